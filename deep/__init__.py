@@ -1,0 +1,1 @@
+"""Deep value-aware model learning (torch): models, objectives, TRPO, environments, Algorithm 2."""
