@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 #: subcommand -> (module, one-line help). The module provides configure(parser) and run(args).
