@@ -72,12 +72,12 @@ class TabularMDP:
             summing to 1, gamma outside its range, or a terminal state that is not absorbing.
     """
 
-    __slots__ = ("_P", "_r", "_p0", "_gamma", "_terminal", "_S", "_A")
+    __slots__ = ("_P", "_r", "_p0", "_gamma", "_terminal", "_S", "_A", "__weakref__")  # weakref: solve.py's cache
 
     def __init__(self, P: Any, R: Any, p0: Any, gamma: float, terminal: Any = None):
         # --- P -----------------------------------------------------------------------------------
         if sp.issparse(P):
-            P = sp.csr_matrix(P, dtype=np.float64)
+            P = sp.csr_matrix(P, dtype=np.float64, copy=True)  # the MDP owns (and freezes) its arrays
             n_rows, S = P.shape
             if n_rows % max(S, 1) or S == 0:
                 raise ValueError(f"sparse P must have shape (S*A, S); got {P.shape}")

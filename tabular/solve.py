@@ -6,6 +6,7 @@ distribution (a transposed solve): LAPACK for dense ``P``, SuperLU for sparse ``
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -107,14 +108,45 @@ class Evaluation:
     J: float
 
 
-def _prepare(M: TabularMDP, pi) -> tuple[np.ndarray, object]:
+def _validated(M: TabularMDP, pi) -> np.ndarray:
     if not isinstance(M, TabularMDP):
         raise ValueError(f"expected a TabularMDP; got {type(M).__name__}")
-    pi = validate_policy(M, pi)
+    return validate_policy(M, pi)
+
+
+def _prepare(M: TabularMDP, pi) -> tuple[np.ndarray, object]:
+    pi = _validated(M, pi)
     return pi, transition_matrix(M, pi)
 
 
-def _normalize_visits(M: TabularMDP, visits: np.ndarray) -> np.ndarray:
+# Memo of recent evaluations: MDP (weakly, by identity; TabularMDP is immutable) -> [(pi copy, Evaluation)].
+# A factorization of I - gamma P_pi is the dominant cost of everything here; callers that evaluate the same
+# (M, pi) several times (evaluate, then policy_evaluation / occupancy / expected_model_advantage) pay it once.
+# Hits compare pi exactly (np.array_equal) and return fresh copies, so callers may mutate what they get.
+_EVAL_CACHE: "weakref.WeakKeyDictionary[TabularMDP, list]" = weakref.WeakKeyDictionary()
+_EVAL_CACHE_PER_MDP = 4
+
+
+def _cache_get(M: TabularMDP, pi: np.ndarray) -> "Evaluation | None":
+    for key, ev in _EVAL_CACHE.get(M, ()):
+        if np.array_equal(key, pi):
+            return Evaluation(V=ev.V.copy(), d=ev.d.copy(), J=ev.J)
+    return None
+
+
+def _cache_put(M: TabularMDP, pi: np.ndarray, ev: "Evaluation") -> None:
+    entries = _EVAL_CACHE.setdefault(M, [])
+    entries.insert(0, (np.array(pi), Evaluation(V=ev.V.copy(), d=ev.d.copy(), J=ev.J)))
+    del entries[_EVAL_CACHE_PER_MDP:]
+
+
+def _normalize_visits(M: TabularMDP, visits: np.ndarray, P_pi) -> np.ndarray:
+    if M.gamma < 1 and M.terminal.any():
+        # the solve leaves terminals at 0; an absorbing terminal t keeps all mass entering it (Eq. 1):
+        # visits(t) = (p0(t) + gamma sum_{live s} visits(s) P_pi(s, t)) / (1 - gamma)
+        t = M.terminal
+        visits = visits.copy()
+        visits[t] = (M.p0[t] + M.gamma * np.asarray(P_pi.T @ visits).ravel()[t]) / (1 - M.gamma)
     total = visits.sum()
     if M.gamma < 1:
         # sum of p0 (I - gamma P)^{-1} is exactly 1/(1-gamma); dividing by the computed sum keeps d on the simplex
@@ -133,17 +165,26 @@ def evaluate(M: TabularMDP, pi) -> Evaluation:
     Raises:
         ValueError: bad policy, or (gamma = 1) a policy that does not terminate.
     """
-    pi, P_pi = _prepare(M, pi)
+    pi = _validated(M, pi)
+    hit = _cache_get(M, pi)
+    if hit is not None:
+        return hit
+    P_pi = transition_matrix(M, pi)
     f = _Factor(M, P_pi)
     V = f.solve(policy_reward(M, pi))
-    d = _normalize_visits(M, f.solve_T(M.p0))
-    return Evaluation(V=V, d=d, J=float(M.p0 @ V))
+    d = _normalize_visits(M, f.solve_T(M.p0), P_pi)
+    ev = Evaluation(V=V, d=d, J=float(M.p0 @ V))
+    _cache_put(M, pi, ev)
+    return ev
 
 
 def policy_evaluation(M: TabularMDP, pi) -> np.ndarray:
-    """``V^pi_M = (I - gamma P_pi)^{-1} r_pi``, shape ``(S,)``; zero on terminal states."""
-    pi, P_pi = _prepare(M, pi)
-    return _Factor(M, P_pi).solve(policy_reward(M, pi))
+    """``V^pi_M = (I - gamma P_pi)^{-1} r_pi``, shape ``(S,)``; zero on terminal states.
+
+    Computed by :func:`evaluate` (one factorization; ``d`` costs one more triangular solve pair), so a later
+    ``evaluate``/``occupancy`` of the same ``(M, pi)`` is free.
+    """
+    return evaluate(M, pi).V
 
 
 def _q_from_v(M: TabularMDP, V: np.ndarray) -> np.ndarray:
@@ -164,8 +205,7 @@ def occupancy(M: TabularMDP, pi) -> np.ndarray:
 
     Shape ``(S,)``, sums to 1. Satisfies the flow equation ``d = (1-gamma) p0 + gamma P_pi^T d``.
     """
-    pi, P_pi = _prepare(M, pi)
-    return _normalize_visits(M, _Factor(M, P_pi).solve_T(M.p0))
+    return evaluate(M, pi).d
 
 
 def state_distribution(M: TabularMDP, pi, t: int) -> np.ndarray:
