@@ -49,7 +49,12 @@ class _Factor:
                 _check_terminates(M, P_pi)
             Amat = (sp.identity(Pl.shape[0], format="csc") - gamma * Pl).tocsc()
             try:
-                lu = spla.splu(Amat)
+                # I - gamma P_pi is a nonsingular M-matrix (diagonally dominant for gamma < 1): Gaussian
+                # elimination without pivoting is stable for it, so keep the diagonal pivots and order for
+                # A + A^T (nearly symmetric patterns such as grids): ~25% faster and ~half the fill of the
+                # default COLAMD + partial pivoting (benchmarks/tabular_bench.py).
+                lu = spla.splu(Amat, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                               options=dict(SymmetricMode=True))
             except RuntimeError as e:  # exactly singular: only possible when gamma = 1
                 raise ValueError("the policy does not reach a terminal state with probability 1 (gamma = 1)") from e
             self._solve = lambda b: lu.solve(b)
@@ -283,18 +288,20 @@ def policy_iteration(M: TabularMDP, pi0=None, max_iter: int = 10_000) -> SolveRe
 
     Stops when the greedy policy no longer strictly improves any state's Q (ties keep the current
     action, so it cannot cycle). Finite and exact: the result is an optimal deterministic policy.
+    Starts from ``pi0`` (argmax per state) or, by default, from the policy greedy in the immediate reward
+    (one Bellman step from ``V = 0``; usually saves an evaluation over an arbitrary start).
     """
     if pi0 is None:
-        actions = np.zeros(M.S, dtype=int)
+        actions = np.argmax(_q_from_v(M, np.zeros(M.S)), axis=1)
     else:
         actions = np.argmax(validate_policy(M, pi0), axis=1)
     rows = np.arange(M.S)
     converged = False
     n = 0
     for n in range(1, max_iter + 1):
-        pi = np.zeros((M.S, M.A))
-        pi[rows, actions] = 1.0
-        V = _Factor(M, transition_matrix(M, pi)).solve(policy_reward(M, pi))
+        # deterministic policy: P_pi gathers one row per state instead of contracting over actions
+        P_pi = M.P[rows * M.A + actions] if M.is_sparse else M.P[rows, actions]
+        V = _Factor(M, P_pi).solve(M.R[rows, actions])
         Q = _q_from_v(M, V)
         best = np.argmax(Q, axis=1)
         current = Q[rows, actions]
