@@ -1,0 +1,113 @@
+"""Helpers for the hidden tests of the course assignments.
+
+Shipped inside each autograder zip (``autograder_files`` in the assignment config), never handed to students.
+Hidden tests draw fresh random instances on every grading run (the seed is part of every failure message, so a
+failure can be replayed with ``np.random.default_rng(seed)``) and compare the student's functions with the
+``tabular`` core; :func:`check_independent` makes sure the student did not simply call that core.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+
+import numpy as np
+
+from tabular.verify import random_mdp
+
+__all__ = ["fresh_rng", "random_instance", "random_objective_instance", "check_independent",
+           "assert_on_random_instances"]
+
+
+def fresh_rng() -> tuple[np.random.Generator, int]:
+    """A generator seeded from OS entropy and its seed (quote the seed in assertion messages)."""
+    seed = int(np.random.SeedSequence().entropy % 2**32)
+    return np.random.default_rng(seed), seed
+
+
+def random_instance(rng: np.random.Generator, same_rewards: bool = False, gamma: float | None = None):
+    """A random pair of models ``(M, M2)`` on 2-7 states, 1-4 actions, and a random stochastic policy ``pi``.
+
+    ``M2`` has Dirichlet(1) dynamics and, unless ``same_rewards``, uniform rewards in ``[-1, 1]``; ``gamma`` is
+    drawn from ``[0, 0.97]`` unless given.
+    """
+    S, A = int(rng.integers(2, 8)), int(rng.integers(1, 5))
+    g = float(rng.uniform(0.0, 0.97)) if gamma is None else float(gamma)
+    M = random_mdp(rng, S, A, g)
+    R2 = M.R if same_rewards else rng.uniform(-1, 1, size=(S, A))
+    M2 = M.replace(P=rng.dirichlet(np.ones(S), size=(S, A)), R=R2)
+    pi = rng.dirichlet(np.ones(A), size=S)
+    return M, M2, pi
+
+
+def random_objective_instance(rng: np.random.Generator, trajectories: bool = False):
+    """``(M, batch, logits, V)``: a random MDP, transitions from it, random model logits and a random value.
+
+    ``batch`` is ``tabular.sample_transitions`` (1-199 i.i.d. transitions) or, with ``trajectories``,
+    ``tabular.sample_trajectories`` (1-7 episodes of up to 29 steps, with ``t`` and ``episode``).
+    """
+    from tabular import sample_trajectories, sample_transitions
+
+    M, _, pi = random_instance(rng)
+    if trajectories:
+        batch = sample_trajectories(M, pi, int(rng.integers(1, 8)), int(rng.integers(1, 30)), rng)
+    else:
+        batch = sample_transitions(M, pi, int(rng.integers(1, 200)), rng)
+    return M, batch, rng.normal(size=(M.S, M.A, M.S)), rng.normal(size=M.S)
+
+
+def _tabular_names(f: types.FunctionType, allow: tuple[str, ...], seen: set) -> list[str]:
+    """Names of ``tabular`` objects (not in ``allow``) that ``f`` or the notebook functions it calls use."""
+    if id(f) in seen:
+        return []
+    seen.add(id(f))
+    g, found, codes = f.__globals__, [], [f.__code__]
+    names: set[str] = set()
+    while codes:  # f's code and the code of any nested function or comprehension
+        c = codes.pop()
+        names.update(c.co_names)
+        codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    for n in sorted(names):
+        obj = g.get(n)
+        if n.startswith("tabular") or (isinstance(obj, types.ModuleType) and obj.__name__.startswith("tabular")):
+            mod = obj if isinstance(obj, types.ModuleType) else None
+            attrs = [m for m in names if mod is not None and m not in allow
+                     and not isinstance(getattr(mod, m, mod), types.ModuleType)]
+            found += [f"{n}.{m}" for m in attrs] if mod is not None else [n]
+        elif getattr(obj, "__module__", None) and str(obj.__module__).startswith("tabular") and n not in allow:
+            found.append(n)
+        elif inspect.isfunction(obj) and obj.__module__ == f.__module__:
+            found += _tabular_names(obj, allow, seen)
+    return found
+
+
+def check_independent(*funcs, allow: tuple[str, ...] = ("TabularMDP",)) -> None:
+    """Fail unless every function is the student's own work: it must not use ``tabular`` beyond ``allow``.
+
+    Follows calls into other functions defined in the notebook. Raises ``AssertionError`` naming what was used.
+    """
+    for f in funcs:
+        assert inspect.isfunction(f), f"expected a function; got {type(f).__name__} (did you run the cell?)"
+        used = _tabular_names(f, tuple(allow), set())
+        assert not used, (f"{f.__name__} uses the tabular package ({', '.join(sorted(set(used)))}); implement it "
+                          f"with numpy (allowed from tabular: {', '.join(allow)})")
+
+
+def assert_on_random_instances(func, case, n: int = 10, allow: tuple[str, ...] = ("TabularMDP",),
+                               rtol: float = 1e-7, atol: float = 1e-9) -> None:
+    """The hidden-test pattern: ``func`` is the student's own work, and agrees with the reference on fresh data.
+
+    Args:
+        func: the student's function (checked with :func:`check_independent` and ``allow``).
+        case: ``case(rng) -> (got, want)``: draws one random instance, calls the student's code (``got``) and the
+            reference (``want``). A tuple ``want`` is compared component by component (e.g. ``(value, grad)``).
+        n: number of instances. rtol, atol: tolerances of ``numpy.testing.assert_allclose``.
+    """
+    check_independent(func, allow=allow)
+    rng, seed = fresh_rng()
+    for i in range(n):
+        got, want = case(rng)
+        pairs = zip(got, want) if isinstance(want, tuple) else [(got, want)]
+        for k, (g, w) in enumerate(pairs):
+            np.testing.assert_allclose(np.asarray(g, dtype=float), w, rtol=rtol, atol=atol,
+                                       err_msg=f"output {k} on random instance {i}; seed={seed}")

@@ -1,0 +1,128 @@
+"""The course assignments: generate them with Otter Assign, grade locally without Docker (assignments/build.py,
+assignments/grade.py). The solution earns full marks, the unanswered student version zero, and the committed
+student versions are what the build generates."""
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+ASSIGNMENTS = Path(__file__).resolve().parents[1] / "assignments"
+
+# third-party noise from otter-grader 7.0's runner (pandas 3 / traitlets deprecations), not from our code
+pytestmark = [pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame:Warning"),
+              pytest.mark.filterwarnings("ignore:Traits should be given as instances:DeprecationWarning")]
+
+
+def _load(path: Path) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(f"assignments_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+build_mod = _load(ASSIGNMENTS / "build.py")
+grade_mod = _load(ASSIGNMENTS / "grade.py")
+NAMES = build_mod.assignment_names()
+
+
+def test_three_assignments():
+    assert NAMES == ["a1_simulation_lemma", "a2_sampled_objectives", "a3_eq5_counterexample"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """All assignments generated into a temporary folder (the repository's files are left untouched)."""
+    root = tmp_path_factory.mktemp("assignments")
+    return root, {name: build_mod.build(name, root, run_tests=False) for name in NAMES}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_committed_generated_files_are_up_to_date(built, name):
+    root, _ = built
+    fresh, committed = build_mod._generated(root, name), build_mod._generated(ASSIGNMENTS, name)
+    stale = sorted(str(p) for p in set(fresh) | set(committed) if fresh.get(p) != committed.get(p))
+    assert not stale, f"out of date (run: python assignments/build.py {name}): {stale}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_solution_gets_full_marks(built, name):
+    _, out = built
+    g = grade_mod.grade(out[name].solution, out[name].autograder_zip)
+    assert g.possible >= 10 and g.total == g.possible, g.failures
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unanswered_student_version_gets_zero(built, name):
+    _, out = built
+    g = grade_mod.grade(out[name].student_dir / f"{name}.ipynb", out[name].autograder_zip)
+    assert g.possible >= 10 and g.total == 0, g.scores
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_student_version_has_no_solutions_or_hidden_tests(built, name):
+    _, out = built
+    nb = nbformat.read(out[name].student_dir / f"{name}.ipynb", as_version=4)
+    code = "\n".join(c.source for c in nb.cells)
+    for marker in ("BEGIN SOLUTION", "# SOLUTION", "BEGIN TEST CONFIG", "grading_utils"):
+        assert marker not in code, marker
+    tests = list((out[name].student_dir / "tests").glob("q*.py"))
+    assert tests and all("hidden=True" not in t.read_text() for t in tests)
+    assert all(t.read_text().count("@test_case") >= 1 for t in tests)  # every question has a public test
+    assert not (out[name].student_dir / "grading_utils.py").exists()
+
+
+# ---- the hidden tests' guard against calling the tabular core -------------------------------------------------
+grading_utils = _load(ASSIGNMENTS / "source" / "grading_utils.py")
+
+
+def _notebook_namespace(src: str) -> dict:
+    """Functions defined as in a notebook (module __main__), with ``src``'s imports."""
+    ns = {"__name__": "__main__"}
+    exec(src, ns)
+    return ns
+
+
+def test_check_independent_accepts_numpy_code():
+    ns = _notebook_namespace("import numpy as np\nfrom tabular import TabularMDP, evaluate\n"
+                             "def f(P, r, g):\n    return np.linalg.solve(np.eye(len(r)) - g * P, r)\n"
+                             "def h(M, pi):\n    return evaluate(M, pi).V + f(M.dense_P()[:, 0], M.R[:, 0], M.gamma)\n")
+    grading_utils.check_independent(ns["f"])
+    grading_utils.check_independent(ns["h"], allow=("TabularMDP", "evaluate"))
+
+
+@pytest.mark.parametrize("body", [
+    "import tabular as tb\ndef f(M, pi):\n    return tb.policy_evaluation(M, pi)\n",
+    "from tabular import policy_evaluation\ndef f(M, pi):\n    return policy_evaluation(M, pi)\n",
+    "def f(M, pi):\n    import tabular\n    return tabular.policy_evaluation(M, pi)\n",
+    "from tabular import evaluate\ndef g(M, pi):\n    return evaluate(M, pi).V\ndef f(M, pi):\n    return [g(M, pi) for _ in range(1)]\n",
+])
+def test_check_independent_rejects_calls_into_tabular(body):
+    ns = _notebook_namespace(body)
+    with pytest.raises(AssertionError, match="uses the tabular package"):
+        grading_utils.check_independent(ns["f"])
+
+
+def test_random_instance_shapes():
+    M, M2, pi = grading_utils.random_instance(np.random.default_rng(0), same_rewards=True)
+    assert (M.S, M.A) == (M2.S, M2.A) and pi.shape == (M.S, M.A) and np.array_equal(M.R, M2.R)
+
+
+# ---- the command lines ------------------------------------------------------------------------------------------
+def test_build_cli_rejects_unknown_assignment(capsys):
+    with pytest.raises(SystemExit) as e:
+        build_mod.main(["a9_nonexistent"])
+    assert e.value.code == 2 and "unknown assignment" in capsys.readouterr().err
+
+
+def test_grade_cli_rejects_missing_autograder_and_submissions(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        grade_mod.main(["a9_nonexistent", str(tmp_path)])
+    assert e.value.code == 2 and "build.py" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no .ipynb files"):
+        grade_mod._submissions([str(tmp_path)])
