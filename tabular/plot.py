@@ -1,4 +1,4 @@
-"""Plotting shared by every experiment: learning curves with mean ± standard error over seeds.
+"""Plotting shared by every experiment: learning curves with mean ± standard error over seeds, grid heatmaps.
 
 Matplotlib is imported inside the functions so ``import tabular`` stays fast.
 """
@@ -9,7 +9,33 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["mean_sem_on_grid", "plot_learning_curves"]
+__all__ = ["mean_sem_on_grid", "plot_learning_curves", "plot_grid_heatmap", "pyplot", "save_figure"]
+
+
+def pyplot():
+    """``matplotlib.pyplot``; on the non-interactive Agg backend unless pyplot is already in use (a notebook keeps
+    its own backend). The figure functions only ever write files."""
+    import sys
+
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, out, dpi: int = 120):
+    """``tight_layout``, write ``fig`` to ``out`` (parent folders created), close it; returns the ``Path``."""
+    from pathlib import Path
+
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    pyplot().close(fig)
+    return out
 
 
 def mean_sem_on_grid(runs: Sequence[tuple[np.ndarray, np.ndarray]], n_points: int = 200):
@@ -51,3 +77,41 @@ def plot_learning_curves(ax, curves: Mapping[str, Sequence[tuple[np.ndarray, np.
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
+
+
+def plot_grid_heatmap(ax, values, width: int | None = None, title: str | None = None, cmap: str = "viridis",
+                      colorbar: bool = True, annotate: bool = False, **imshow_kw):
+    """Draw per-cell values of a square grid, e.g. ``V``, ``d`` or a row of ``A(s, s')``, as a heatmap.
+
+    Args:
+        ax: matplotlib axes.
+        values: ``(C,)`` with cells row-major (``cell = row * width + col``; the gridworld's interior cells,
+            see :class:`tabular.gridworld.GridLayout`), or already ``(width, width)``.
+        width: grid side; inferred as ``sqrt(C)`` when omitted.
+        annotate: write each value in its cell (small grids).
+
+    Returns:
+        The ``AxesImage``.
+
+    Raises:
+        ValueError: ``values`` cannot be laid out as ``width x width``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        w = int(round(np.sqrt(v.size))) if width is None else int(width)
+        if w * w != v.size:
+            raise ValueError(f"{v.size} values do not fill a {w}x{w} grid")
+        v = v.reshape(w, w)
+    elif v.ndim != 2 or v.shape[0] != v.shape[1]:
+        raise ValueError(f"values must be (C,) or (W, W); got shape {v.shape}")
+    im = ax.imshow(v, cmap=cmap, origin="upper", **imshow_kw)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    if annotate:
+        for (i, j), x in np.ndenumerate(v):
+            ax.text(j, i, f"{x:.2g}", ha="center", va="center", fontsize=6, color="w")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return im
