@@ -1,0 +1,147 @@
+"""One frozen dataclass per deep run, with the paper's Table 1 alpha/lambda defaults per (env, method).
+
+Iteration sizes follow the SLBO-family loop scaled down to fit 200K real Pendulum steps in about 10 minutes
+on one CPU thread (see docs/deep_results.md for the measured speed). This module does not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE"]
+
+ENV_NAMES = ("cartpole", "pendulum", "acrobot")
+METHOD_NAMES = ("mle", "slbo", "ma-l1", "ma-l1-vps", "ma-vaml", "ma-vaml-vps")
+
+#: (env, method) -> (alpha, lambda): the paper's Table 1 (a)-(d). MLE and SLBO use alpha = 1, lambda = 0.
+TABLE1: dict[tuple[str, str], tuple[float, float]] = {
+    ("pendulum", "ma-l1"): (0.05, 0.0), ("acrobot", "ma-l1"): (0.05, 0.0), ("cartpole", "ma-l1"): (0.05, 0.0),
+    ("pendulum", "ma-l1-vps"): (0.05, 1e-5), ("acrobot", "ma-l1-vps"): (0.05, 1e-5),
+    ("cartpole", "ma-l1-vps"): (0.05, 1e-6),
+    ("pendulum", "ma-vaml"): (5e-9, 0.0), ("acrobot", "ma-vaml"): (5e-9, 0.0), ("cartpole", "ma-vaml"): (5e-9, 0.0),
+    ("pendulum", "ma-vaml-vps"): (1e-9, 1e-6), ("acrobot", "ma-vaml-vps"): (1e-9, 0.1),
+    ("cartpole", "ma-vaml-vps"): (1e-11, 0.1),
+}
+
+#: fields left out of the run-directory hash: the seed (its own directory level), the step budget (a run
+#: can be extended by resuming with more steps) and where it runs.
+HASH_EXCLUDE = ("seed", "steps", "device")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one run of Algorithm 2 (Modhe et al., 2021) with TRPO."""
+
+    env: str = "pendulum"
+    """environment: cartpole, pendulum or acrobot (continuous-action variants)."""
+    method: str = "ma-l1"
+    """model objective: mle, slbo, ma-l1, ma-l1-vps, ma-vaml, ma-vaml-vps."""
+    seed: int = 0
+    """seed of the run's numpy and torch generators (and network initialization)."""
+    steps: int = 200_000
+    """total real environment steps."""
+    alpha: float = 1.0
+    """weight of the main objective (Appendix C); Table 1 by default via make_config."""
+    lam: float = 0.0
+    """weight of the VPS regularizer (Appendix C); Table 1 by default via make_config."""
+    n_real: int = 2000
+    """n: real steps collected per iteration (line 4)."""
+    k_model: int = 100
+    """K_model: model gradient steps per iteration (lines 5-6)."""
+    value_refresh_every: int = 25
+    """model steps between value refreshes on model rollouts (lines 7-8; value-aware methods only)."""
+    refresh_samples: int = 1000
+    """m: model-rollout samples per value refresh."""
+    k_policy: int = 10
+    """K_policy: TRPO updates per iteration (lines 10-12)."""
+    policy_samples: int = 2000
+    """m: model-rollout samples per TRPO update."""
+    rollout_envs: int = 10
+    """parallel model rollouts (policy_samples / rollout_envs steps each, bootstrapped at the end)."""
+    model_hidden: tuple[int, ...] = (500, 500)
+    """dynamics MLP hidden widths (ReLU)."""
+    model_lr: float = 1e-3
+    """Adam learning rate of the model."""
+    model_batch: int = 128
+    """model minibatch size (segments)."""
+    model_weight_decay: float = 1e-5
+    """L2 penalty ``wd * sum(w^2) / 2`` added to the model loss (SLBO code default); it is not scaled by alpha,
+    so Table 1's alpha trades the main objective off against it (Adam is otherwise scale-invariant)."""
+    model_max_grad_norm: float = 2.0
+    """global-norm clipping of the model gradient (SLBO code default)."""
+    horizon: int = 2
+    """h: segment length for SLBO's multi-step loss and VPS (Eqs. 11-12 use 2)."""
+    policy_hidden: tuple[int, ...] = (32, 32)
+    """policy MLP hidden widths (tanh)."""
+    value_hidden: tuple[int, ...] = (64, 64)
+    """value MLP hidden widths (tanh)."""
+    value_lr: float = 1e-3
+    """Adam learning rate of the value function."""
+    value_epochs: int = 2
+    """epochs of value regression per TRPO update / value refresh."""
+    init_log_std: float = 0.0
+    """initial log standard deviation of the Gaussian policy."""
+    max_kl: float = 0.01
+    """TRPO trust-region size."""
+    cg_iters: int = 10
+    """conjugate-gradient iterations."""
+    cg_damping: float = 0.1
+    """Fisher damping."""
+    gamma: float = 0.99
+    """discount."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    checkpoint_every: int = 5
+    """iterations between checkpoints (always one at the end)."""
+    device: str = "auto"
+    """torch device: auto (CUDA when present), cpu, cuda."""
+
+    def validate(self) -> "RunConfig":
+        if self.env not in ENV_NAMES:
+            raise ValueError(f"unknown env {self.env!r}; valid: {list(ENV_NAMES)}")
+        if self.method not in METHOD_NAMES:
+            raise ValueError(f"unknown method {self.method!r}; valid: {list(METHOD_NAMES)}")
+        for name in ("steps", "n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy",
+                     "policy_samples", "rollout_envs", "model_batch", "horizon", "value_epochs",
+                     "cg_iters", "checkpoint_every"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < (0 if name == "steps" else 1):
+                raise ValueError(f"{name} must be a {'non-negative' if name == 'steps' else 'positive'} "
+                                 f"integer; got {v!r}")
+        if self.horizon < 2 and (self.method == "slbo" or self.method.endswith("-vps")):
+            raise ValueError(f"method {self.method} needs horizon >= 2; got {self.horizon}")
+        for name in ("alpha", "lam", "model_lr", "value_lr", "max_kl", "cg_damping", "model_weight_decay",
+                     "model_max_grad_norm"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
+        if not (0 <= self.gamma < 1 and 0 <= self.gae_lambda <= 1):
+            raise ValueError(f"need 0 <= gamma < 1 and 0 <= gae_lambda <= 1; got {self.gamma}, {self.gae_lambda}")
+        if self.policy_samples % self.rollout_envs or self.refresh_samples % self.rollout_envs:
+            raise ValueError(f"policy_samples ({self.policy_samples}) and refresh_samples ({self.refresh_samples}) "
+                             f"must be multiples of rollout_envs ({self.rollout_envs})")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda; got {self.device!r}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(names)
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+        return cls(**kw).validate()
+
+
+def make_config(env: str, method: str, alpha: float | None = None, lam: float | None = None,
+                **overrides: Any) -> RunConfig:
+    """A validated config with ``alpha``/``lam`` from Table 1 for (env, method) unless given."""
+    RunConfig(env=env, method=method).validate()  # clear error for a bad env/method first
+    a0, l0 = TABLE1.get((env, method), (1.0, 0.0))
+    return RunConfig(env=env, method=method, alpha=a0 if alpha is None else float(alpha),
+                     lam=l0 if lam is None else float(lam), **overrides).validate()

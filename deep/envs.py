@@ -1,0 +1,218 @@
+"""Environments for the classic-control half of Figure 2, with known reward/termination functions in torch.
+
+Every environment takes a *normalized* action ``a in [-1, 1]^A`` (the policy's units); the env scales it to
+its own bounds (Pendulum torque ``2a``, CartPole force ``10a``, Acrobot torque ``a``). Model rollouts need
+the reward ``r(s, a, s')`` and termination ``done(s')`` as differentiable-free torch functions of the
+*observations*, plus a sampler for the start-state distribution (the paper assumes both are known, Sec. 5).
+Each torch function is tested against the real environment's ``step`` outputs (tests/test_deep_envs.py).
+
+Time limits are applied by the caller (``EnvSpec.max_steps``), not by a Gymnasium ``TimeLimit`` wrapper, so
+that a run's exact mid-episode state (``env.state`` plus the caller's step counter) can be checkpointed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from gymnasium.envs.classic_control.acrobot import AcrobotEnv
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
+
+__all__ = ["EnvSpec", "ENVS", "make_spec", "ContinuousCartPoleEnv", "ContinuousAcrobotEnv",
+           "NormalizedPendulumEnv"]
+
+
+class ContinuousCartPoleEnv(CartPoleEnv):
+    """CartPole-v1 with a continuous force.
+
+    ## Description
+    Gymnasium's CartPole physics unchanged; only the action differs.
+
+    ## Action Space
+    ``Box(-1, 1, (1,))``: the force is ``force_mag * clip(a, -1, 1)`` (``force_mag = 10`` N), instead of
+    ``±force_mag`` for the discrete actions {0, 1}.
+
+    ## Observation Space
+    As CartPole-v1: ``(x, x_dot, theta, theta_dot)``.
+
+    ## Starting State
+    Uniform in ``[-0.05, 0.05]^4``.
+
+    ## Rewards
+    ``+1`` for every step, including the one that terminates (Gymnasium's default).
+
+    ## Episode End
+    Terminates when ``|x| > 2.4`` or ``|theta| > 12°``; truncated at 500 steps (by the caller).
+
+    ## Arguments
+    None.
+
+    ## Version History
+    v0 (this package): continuous-action variant of Gymnasium 1.x CartPole-v1.
+    """
+
+    def step(self, action):
+        a = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
+        base = self.force_mag
+        try:  # reuse the parent's physics with the magnitude set to |force|
+            self.force_mag = base * abs(a)
+            out = super().step(1 if a >= 0 else 0)
+        finally:
+            self.force_mag = base
+        return out
+
+
+class ContinuousAcrobotEnv(AcrobotEnv):
+    """Acrobot-v1 with a continuous torque.
+
+    ## Description
+    Gymnasium's Acrobot (book dynamics, RK4) unchanged; only the action differs.
+
+    ## Action Space
+    ``Box(-1, 1, (1,))``: the torque on the joint is ``clip(a, -1, 1)`` (the discrete env allows -1, 0, 1).
+
+    ## Observation Space
+    As Acrobot-v1: ``(cos t1, sin t1, cos t2, sin t2, t1_dot, t2_dot)``.
+
+    ## Starting State
+    Angles and velocities uniform in ``[-0.1, 0.1]``.
+
+    ## Rewards
+    ``-1`` per step, ``0`` on the step that reaches the goal.
+
+    ## Episode End
+    Terminates when ``-cos(t1) - cos(t1 + t2) > 1``; truncated at 500 steps (by the caller).
+
+    ## Arguments
+    None.
+
+    ## Version History
+    v0 (this package): continuous-action variant of Gymnasium 1.x Acrobot-v1.
+    """
+
+    def step(self, action):
+        a = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
+        self.AVAIL_TORQUE = [a]  # instance attribute shadows the class list for the parent's lookup
+        return super().step(0)
+
+
+class NormalizedPendulumEnv(PendulumEnv):
+    """Pendulum-v1 taking a normalized action: torque ``2 * clip(a, -1, 1)``.
+
+    ## Description
+    Gymnasium's Pendulum-v1 unchanged except for the action units.
+
+    ## Action Space
+    ``Box(-1, 1, (1,))``; torque ``= max_torque * a`` with ``max_torque = 2``.
+
+    ## Observation Space
+    ``(cos theta, sin theta, theta_dot)``.
+
+    ## Starting State
+    ``theta ~ U[-pi, pi]``, ``theta_dot ~ U[-1, 1]``.
+
+    ## Rewards
+    ``-(theta_n^2 + 0.1 theta_dot^2 + 0.001 u^2)`` with ``theta_n`` the angle normalized to ``[-pi, pi)``,
+    evaluated at the state *before* the step.
+
+    ## Episode End
+    Never terminates; truncated at 200 steps (by the caller).
+
+    ## Arguments
+    None.
+
+    ## Version History
+    v0 (this package): action rescaling of Gymnasium 1.x Pendulum-v1.
+    """
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
+        return super().step(a * self.max_torque)
+
+
+# ---------------------------------------------------------------------------- torch reward / termination
+# Shapes: s, s2 (B, S); a (B, A) normalized actions. Returns (B,).
+
+def _pendulum_reward(s, a, s2):
+    th = torch.atan2(s[:, 1], s[:, 0])
+    u = 2.0 * a[:, 0].clamp(-1.0, 1.0)
+    return -(th ** 2 + 0.1 * s[:, 2] ** 2 + 0.001 * u ** 2)
+
+
+def _never_done(s2):
+    return torch.zeros(s2.shape[0], dtype=torch.bool, device=s2.device)
+
+
+def _cartpole_reward(s, a, s2):
+    return torch.ones(s.shape[0], dtype=s.dtype, device=s.device)
+
+
+def _cartpole_done(s2):
+    return (s2[:, 0].abs() > 2.4) | (s2[:, 2].abs() > 12 * 2 * math.pi / 360)
+
+
+def _acrobot_height(s2):
+    c1, s1, c2, s2_ = s2[:, 0], s2[:, 1], s2[:, 2], s2[:, 3]
+    return -c1 - (c1 * c2 - s1 * s2_)  # -cos(t1) - cos(t1 + t2)
+
+
+def _acrobot_done(s2):
+    return _acrobot_height(s2) > 1.0
+
+
+def _acrobot_reward(s, a, s2):
+    return torch.where(_acrobot_done(s2), 0.0, -1.0).to(s.dtype)
+
+
+def _uniform(g, B, low, high, dtype):
+    low, high = torch.as_tensor(low, dtype=dtype), torch.as_tensor(high, dtype=dtype)
+    return low + (high - low) * torch.rand((B, low.numel()), generator=g, dtype=dtype)
+
+
+def _pendulum_start(B, g, dtype=torch.float32):
+    x = _uniform(g, B, [-math.pi, -1.0], [math.pi, 1.0], dtype)
+    return torch.stack([x[:, 0].cos(), x[:, 0].sin(), x[:, 1]], 1)
+
+
+def _cartpole_start(B, g, dtype=torch.float32):
+    return _uniform(g, B, [-0.05] * 4, [0.05] * 4, dtype)
+
+
+def _acrobot_start(B, g, dtype=torch.float32):
+    x = _uniform(g, B, [-0.1] * 4, [0.1] * 4, dtype)
+    return torch.stack([x[:, 0].cos(), x[:, 0].sin(), x[:, 1].cos(), x[:, 1].sin(), x[:, 2], x[:, 3]], 1)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One environment: its constructor, dimensions, time limit and known functions in torch."""
+
+    name: str
+    make: Callable[[], object]
+    obs_dim: int
+    act_dim: int
+    max_steps: int
+    reward_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    done_fn: Callable[[torch.Tensor], torch.Tensor]
+    start_fn: Callable[..., torch.Tensor]
+
+
+ENVS: dict[str, EnvSpec] = {
+    "pendulum": EnvSpec("pendulum", NormalizedPendulumEnv, 3, 1, 200,
+                        _pendulum_reward, _never_done, _pendulum_start),
+    "cartpole": EnvSpec("cartpole", ContinuousCartPoleEnv, 4, 1, 500,
+                        _cartpole_reward, _cartpole_done, _cartpole_start),
+    "acrobot": EnvSpec("acrobot", ContinuousAcrobotEnv, 6, 1, 500,
+                       _acrobot_reward, _acrobot_done, _acrobot_start),
+}
+
+
+def make_spec(name: str) -> EnvSpec:
+    """Look up an environment by name; ``ValueError`` listing the valid names otherwise."""
+    if name not in ENVS:
+        raise ValueError(f"unknown env {name!r}; valid: {sorted(ENVS)}")
+    return ENVS[name]

@@ -1,0 +1,101 @@
+"""Figure 2 (classic-control row) from run logs: return vs real steps, mean ± s.e.m. over seeds.
+
+Reads only ``config.json`` and ``metrics.csv`` files (no torch). ``plot_runs(run_root, out_path)`` draws one
+panel per environment and one curve per method; ``main(args)`` is what ``modeladv plot --experiment deep``
+calls (``args.root`` or ``args.run_root`` for the logs, ``args.out`` for the figure).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tabular.plot import plot_learning_curves
+from tabular.runs import find_runs, read_metrics
+
+__all__ = ["collect_curves", "final_returns", "plot_runs", "main"]
+
+ENV_ORDER = ("cartpole", "pendulum", "acrobot")
+METHOD_ORDER = ("mle", "slbo", "ma-l1", "ma-l1-vps", "ma-vaml", "ma-vaml-vps")
+COLORS = {"mle": "tab:gray", "slbo": "tab:purple", "ma-l1": "tab:blue", "ma-l1-vps": "tab:cyan",
+          "ma-vaml": "tab:red", "ma-vaml-vps": "tab:orange"}
+
+
+def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
+    """``curves[env][method] = [(steps, metric) per seed]`` for every deep run under ``run_root``; the metric
+    is the ``key`` column of ``metrics.csv`` (default: the real-episode return).
+
+    ``run_root`` may be the directory holding ``deep/`` or the ``deep`` directory itself. Runs with no
+    finite value yet are skipped.
+    """
+    root = Path(run_root)
+    base = root / "deep" if (root / "deep").is_dir() else root
+    curves: dict[str, dict[str, list]] = {}
+    for cfg, path in find_runs(base):
+        if not (path / "metrics.csv").exists() or "env" not in cfg or "method" not in cfg:
+            continue
+        m = read_metrics(path)
+        if "step" not in m or key not in m:
+            continue
+        x, y = m["step"], m[key]
+        ok = np.isfinite(y)
+        if ok.sum() == 0:
+            continue
+        curves.setdefault(cfg["env"], {}).setdefault(cfg["method"], []).append((x[ok], y[ok]))
+    return curves
+
+
+def final_returns(curves, at_step: float | None = None, window: int = 5):
+    """``{(env, method): (mean, sem, n_seeds, step)}``: each seed's mean return over its last ``window``
+    logged points at or before ``at_step`` (default: the largest step every seed reached)."""
+    out = {}
+    for env, by_method in curves.items():
+        for method, runs in by_method.items():
+            reach = min(float(x[-1]) for x, _ in runs)
+            step = reach if at_step is None else min(at_step, reach)
+            finals = []
+            for x, y in runs:
+                keep = x <= step
+                finals.append(float(np.mean(y[keep][-window:])))
+            f = np.array(finals)
+            sem = f.std(ddof=1) / np.sqrt(len(f)) if len(f) > 1 else 0.0
+            out[(env, method)] = (float(f.mean()), float(sem), len(f), step)
+    return out
+
+
+def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = None) -> Path:
+    """Draw the classic-control row of Figure 2 from the logs under ``run_root`` into ``out_path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = collect_curves(run_root)
+    if not curves:
+        raise ValueError(f"no deep runs with logged returns under {run_root}")
+    envs = [e for e in ENV_ORDER if e in curves] + sorted(set(curves) - set(ENV_ORDER))
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 4), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        ordered = {m: curves[env][m] for m in METHOD_ORDER if m in curves[env]}
+        plot_learning_curves(ax, ordered, title=env, colors=COLORS)
+        ax.legend(fontsize=7)
+    if title:
+        import textwrap
+
+        fig.suptitle("\n".join(textwrap.wrap(title, 45 * len(envs))), fontsize=9)
+    fig.tight_layout()
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def main(args) -> int:
+    """Entry point for ``modeladv plot --experiment deep``."""
+    root = getattr(args, "root", None) or getattr(args, "run_root", None) or "runs"
+    out = getattr(args, "out", None) or "figures/fig2_classic.png"
+    print(plot_runs(root, out))
+    return 0
+

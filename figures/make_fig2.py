@@ -1,0 +1,55 @@
+"""Figure 2, classic-control row (CartPole, Pendulum, Acrobot), from the committed logs in results/deep/.
+
+Reads only ``config.json`` + ``metrics.csv`` files; draws return vs real steps, mean ± s.e.m. over seeds, and
+prints a markdown table of final returns (mean ± s.e.m. of each seed's last 5 logged iterations at the
+largest step every seed of that (env, method) reached), stating seeds and step budgets as measured.
+
+Usage: ``python figures/make_fig2.py [--root results/deep] [--out figures/fig2_classic.png]``
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from deep.plot import ENV_ORDER, METHOD_ORDER, collect_curves, final_returns, plot_runs
+
+HERE = Path(__file__).resolve().parent
+
+
+def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}") -> str:
+    """Markdown table env x method of the final ``key`` (mean ± s.e.m. over seeds)."""
+    curves = collect_curves(root, key)
+    fin = final_returns(curves)
+    lines = ["| env | " + " | ".join(METHOD_ORDER) + " |", "|---" * (len(METHOD_ORDER) + 1) + "|"]
+    for env in ENV_ORDER:
+        cells = []
+        for m in METHOD_ORDER:
+            if (env, m) in fin:
+                mean, sem, n, step = fin[(env, m)]
+                cells.append(fmt.format(mean, sem) + f" (n={n}, {step / 1000:.0f}K)")
+            else:
+                cells.append("not run")
+        lines.append(f"| {env} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", default=str(HERE.parent / "results" / "deep"))
+    p.add_argument("--out", default=str(HERE / "fig2_classic.png"))
+    args = p.parse_args(argv)
+    curves = collect_curves(args.root)
+    n_seeds = sorted({len(r) for by_m in curves.values() for r in by_m.values()})
+    budget = sorted({int(max(x[-1] for x, _ in r)) for by_m in curves.values() for r in by_m.values()})
+    title = (f"Classic control (ours): seeds per curve {n_seeds}, real steps reached {budget} "
+             f"(paper: 5 seeds, 200K)")
+    print(plot_runs(args.root, args.out, title=title))
+    print(table(args.root))
+    print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
+    print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""deep.envs: each torch reward/termination function equals the real env's step outputs; start states."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from deep.envs import ENVS, make_spec  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(ENVS))
+def test_reward_and_termination_match_real_env(name):
+    spec = ENVS[name]
+    env = spec.make()
+    rng = np.random.default_rng(0)
+    S, A, R, S2, D = [], [], [], [], []
+    n_done = 0
+    obs, _ = env.reset(seed=0)
+    for _ in range(3000):
+        a = rng.uniform(-1.3, 1.3, size=spec.act_dim)  # beyond [-1, 1] too: both sides must clip alike
+        o2, r, term, _, _ = env.step(a)
+        S.append(obs); A.append(a); R.append(r); S2.append(o2); D.append(term)
+        n_done += term
+        if name == "acrobot" and rng.random() < 0.02:  # visit high states: jump to random angles
+            env.unwrapped.state = rng.uniform(-np.pi, np.pi, 4) * np.array([1, 1, 0.3, 0.3])
+            o2 = env.unwrapped._get_ob()
+        obs = env.reset(seed=int(rng.integers(1 << 30)))[0] if term else o2
+    t = lambda x: torch.tensor(np.array(x), dtype=torch.float32)  # noqa: E731
+    r_hat = spec.reward_fn(t(S), t(A), t(S2))
+    d_hat = spec.done_fn(t(S2))
+    np.testing.assert_allclose(r_hat.numpy(), np.array(R), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(d_hat.numpy(), np.array(D))
+    if name != "pendulum":
+        assert n_done > 0, "no terminations visited: the test would not check the done function"
+
+
+@pytest.mark.parametrize("name", sorted(ENVS))
+def test_start_states_match_reset_distribution_support(name):
+    spec = ENVS[name]
+    env = spec.make()
+    real = np.array([env.reset(seed=i)[0] for i in range(200)])
+    model = spec.start_fn(2000, torch.Generator().manual_seed(0)).numpy()
+    assert model.shape == (2000, spec.obs_dim)
+    lo, hi = real.min(0), real.max(0)
+    span = hi - lo
+    assert np.all(model.min(0) >= lo - 0.1 * span - 1e-6) and np.all(model.max(0) <= hi + 0.1 * span + 1e-6)
+
+
+def test_unknown_env_lists_valid_names():
+    with pytest.raises(ValueError, match="valid"):
+        make_spec("mountaincar")
