@@ -32,12 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from deep.config import HASH_EXCLUDE, RunConfig
+from deep.config import RunConfig, run_path
 from deep.envs import make_spec
 from deep.models import DynamicsModel
 from deep.objectives import METHODS, frozen, model_loss
 from deep.policy import GaussianPolicy, ValueNet, fit_value, gae, trpo_step
-from tabular.runs import MetricsWriter, atomic_write_bytes, config_hash, is_done, mark_done, read_metrics, write_config
+from tabular.runs import MetricsWriter, atomic_write_bytes, is_done, mark_done, read_metrics, write_config
 
 __all__ = ["resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
 
@@ -112,7 +112,7 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.model = DynamicsModel(spec.obs_dim, spec.act_dim, cfg.model_hidden)
             self.policy = GaussianPolicy(spec.obs_dim, spec.act_dim, cfg.policy_hidden, cfg.init_log_std)
-            self.value = ValueNet(spec.obs_dim, cfg.value_hidden)
+            self.value = ValueNet(spec.obs_dim, cfg.value_hidden, normalize_output=cfg.value_norm)
         for m in (self.model, self.policy, self.value):
             m.to(self.device)
         self.model_opt = torch.optim.Adam(self.model.parameters(), lr=cfg.model_lr)
@@ -218,7 +218,7 @@ class Trainer:
             s_np, a_np = self.buffer.segments(idx, self.horizon)
             s = torch.as_tensor(s_np, device=self.device)
             a = torch.as_tensor(a_np, device=self.device)
-            loss, parts = model_loss(cfg.method, self.model, value, s, a, cfg.alpha, cfg.lam)
+            loss, parts = model_loss(cfg.method, self.model, value, s, a, cfg.alpha, cfg.lam, cfg.mle_weight)
             if cfg.model_weight_decay:
                 loss = loss + 0.5 * cfg.model_weight_decay * sum(p.pow(2).sum() for p in self.model.parameters())
             self.model_opt.zero_grad(set_to_none=True)
@@ -281,7 +281,7 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         env_state = np.asarray(self.env.unwrapped.state if self.obs is not None else np.zeros(0), np.float64)
         return {
-            "config": json.dumps({k: v for k, v in self.cfg.to_dict().items() if k not in HASH_EXCLUDE}, sort_keys=True),
+            "config": json.dumps(self.cfg.identity(), sort_keys=True),
             "step": self.step, "iteration": self.iteration, "last_return": self.last_return, "wall": self.wall,
             "model": self.model.state_dict(), "policy": self.policy.state_dict(), "value": self.value.state_dict(),
             "model_opt": self.model_opt.state_dict(), "value_opt": self.value_opt.state_dict(),
@@ -293,7 +293,7 @@ class Trainer:
         }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        mine = {k: v for k, v in self.cfg.to_dict().items() if k not in HASH_EXCLUDE}
+        mine = self.cfg.identity()
         theirs = json.loads(d["config"])
         diff = sorted(k for k in set(mine) | set(theirs)
                       if json.dumps(mine.get(k), default=str) != json.dumps(theirs.get(k), default=str))
@@ -329,11 +329,6 @@ class Trainer:
 
     def load(self, path: str | Path) -> None:
         self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
-
-
-def run_path(root: str | Path, cfg: RunConfig) -> Path:
-    """``<root>/deep/<config-hash>/seed<k>``; the hash leaves out the seed, the step budget and the device."""
-    return Path(root) / "deep" / config_hash(cfg.to_dict(), exclude=HASH_EXCLUDE) / f"seed{cfg.seed}"
 
 
 def _finished(path: Path, steps: int) -> bool:

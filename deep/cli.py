@@ -17,7 +17,9 @@ __all__ = ["configure", "run", "config_from_args"]
 #: config fields exposed as ``--field-name`` overrides (type from the dataclass default)
 _OVERRIDES = ("n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy", "policy_samples",
               "rollout_envs", "model_lr", "model_batch", "horizon", "value_lr", "value_epochs", "max_kl",
-              "cg_iters", "cg_damping", "gamma", "gae_lambda", "checkpoint_every")
+              "cg_iters", "cg_damping", "gamma", "gae_lambda", "checkpoint_every", "mle_weight")
+
+_HELP = {"mle_weight": "ablation: beta, weight of an MLE term added to value-aware losses; not in the paper"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -31,16 +33,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default="runs", help="run directory root")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--value-norm", action="store_true",
+                        help="ablation: value net on normalized returns (PopArt); not in the paper")
     from deep.config import RunConfig
     defaults = RunConfig()
     for name in _OVERRIDES:
         parser.add_argument("--" + name.replace("_", "-"), type=type(getattr(defaults, name)), default=None,
-                            help=argparse.SUPPRESS)
+                            help=_HELP.get(name, argparse.SUPPRESS))
 
 
 def config_from_args(args: argparse.Namespace):
     from deep.config import make_config
     over = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k, None) is not None}
+    if getattr(args, "value_norm", False):
+        over["value_norm"] = True
     return make_config(args.env, args.method, alpha=args.alpha, lam=args.lam, steps=args.steps,
                        seed=args.seed, device=args.device, **over)
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE"]
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "OPTIONAL_DEFAULTS", "run_path"]
 
 ENV_NAMES = ("cartpole", "pendulum", "acrobot")
 METHOD_NAMES = ("mle", "slbo", "ma-l1", "ma-l1-vps", "ma-vaml", "ma-vaml-vps")
@@ -28,6 +29,10 @@ TABLE1: dict[tuple[str, str], tuple[float, float]] = {
 #: fields left out of the run-directory hash: the seed (its own directory level), the step budget (a run
 #: can be extended by resuming with more steps) and where it runs.
 HASH_EXCLUDE = ("seed", "steps", "device")
+
+#: options added after the first sweep (ablations, not in the paper): left out of a run's identity while they
+#: hold these values, so the run directories and checkpoints of earlier runs stay valid.
+OPTIONAL_DEFAULTS: dict[str, Any] = {"value_norm": False, "mle_weight": 0.0}
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,11 @@ class RunConfig:
     """discount."""
     gae_lambda: float = 0.95
     """GAE lambda."""
+    value_norm: bool = False
+    """ablation (not in the paper): the value net predicts normalized returns, ``V = mu + sigma * net(s)`` with
+    ``mu, sigma`` tracking the regression targets (PopArt-style, outputs preserved when they change)."""
+    mle_weight: float = 0.0
+    """ablation (not in the paper): beta, weight of an MLE term added to the value-aware model losses."""
     checkpoint_every: int = 5
     """iterations between checkpoints (always one at the end)."""
     device: str = "auto"
@@ -112,7 +122,9 @@ class RunConfig:
                                  f"integer; got {v!r}")
         if self.horizon < 2 and (self.method == "slbo" or self.method.endswith("-vps")):
             raise ValueError(f"method {self.method} needs horizon >= 2; got {self.horizon}")
-        for name in ("alpha", "lam", "model_lr", "value_lr", "max_kl", "cg_damping", "model_weight_decay",
+        if not isinstance(self.value_norm, bool):
+            raise ValueError(f"value_norm must be a bool; got {self.value_norm!r}")
+        for name in ("alpha", "lam", "mle_weight", "model_lr", "value_lr", "max_kl", "cg_damping", "model_weight_decay",
                      "model_max_grad_norm"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
@@ -127,6 +139,12 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that make two runs the same run (hashed into the run directory, checked on resume):
+        all but ``HASH_EXCLUDE``, and the ``OPTIONAL_DEFAULTS`` options only when they are switched on."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in HASH_EXCLUDE and not (k in OPTIONAL_DEFAULTS and v == OPTIONAL_DEFAULTS[k])}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
@@ -145,3 +163,10 @@ def make_config(env: str, method: str, alpha: float | None = None, lam: float | 
     a0, l0 = TABLE1.get((env, method), (1.0, 0.0))
     return RunConfig(env=env, method=method, alpha=a0 if alpha is None else float(alpha),
                      lam=l0 if lam is None else float(lam), **overrides).validate()
+
+
+def run_path(root: str | Path, cfg: RunConfig) -> Path:
+    """``<root>/deep/<config-hash>/seed<k>``; the hash covers ``cfg.identity()`` (no seed, step budget, device)."""
+    from tabular.runs import config_hash
+
+    return Path(root) / "deep" / config_hash(cfg.identity(), exclude=()) / f"seed{cfg.seed}"

@@ -130,10 +130,12 @@ METHODS: dict[str, tuple[str, bool]] = {
 
 
 def model_loss(method: str, model, value: Value | None, s: torch.Tensor, a: torch.Tensor,
-               alpha: float = 1.0, lam: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+               alpha: float = 1.0, lam: float = 0.0, mle_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Appendix C's combination ``alpha * L_main + lambda * L_VPS`` for ``method`` (a key of ``METHODS``).
 
     Returns the loss and its parts (floats) for logging. VPS is added only for the ``*-vps`` methods.
+    ``mle_weight`` (beta, an ablation outside the paper) adds ``beta * L_MLE`` to the value-aware methods,
+    anchoring predictions to the real next states where the value function alone is flat.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {sorted(METHODS)}")
@@ -145,4 +147,8 @@ def model_loss(method: str, model, value: Value | None, s: torch.Tensor, a: torc
         reg = vps(model, value, s, a)
         parts["vps"] = float(reg.detach())
         loss = loss + lam * reg
+    if mle_weight and main_name in ("ma_l1", "ma_vaml"):
+        anchor = mle(model, None, s, a)
+        parts["mle"] = float(anchor.detach())
+        loss = loss + mle_weight * anchor
     return loss, parts

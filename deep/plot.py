@@ -14,7 +14,7 @@ import numpy as np
 from tabular.plot import plot_learning_curves
 from tabular.runs import find_runs, read_metrics
 
-__all__ = ["collect_curves", "final_returns", "plot_runs", "main"]
+__all__ = ["run_label", "collect_curves", "final_returns", "plot_runs", "main"]
 
 ENV_ORDER = ("cartpole", "pendulum", "acrobot")
 METHOD_ORDER = ("mle", "slbo", "ma-l1", "ma-l1-vps", "ma-vaml", "ma-vaml-vps")
@@ -22,9 +22,19 @@ COLORS = {"mle": "tab:gray", "slbo": "tab:purple", "ma-l1": "tab:blue", "ma-l1-v
           "ma-vaml": "tab:red", "ma-vaml-vps": "tab:orange"}
 
 
+def run_label(cfg: dict) -> str:
+    """Curve label of a run: its method, plus the ablation options it switched on (``deep.config``)."""
+    label = cfg["method"]
+    if cfg.get("value_norm"):
+        label += "+vnorm"
+    if cfg.get("mle_weight"):
+        label += f"+mle{cfg['mle_weight']:g}"
+    return label
+
+
 def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
-    """``curves[env][method] = [(steps, metric) per seed]`` for every deep run under ``run_root``; the metric
-    is the ``key`` column of ``metrics.csv`` (default: the real-episode return).
+    """``curves[env][label] = [(steps, metric) per seed]`` for every deep run under ``run_root``; the metric
+    is the ``key`` column of ``metrics.csv`` (default: the real-episode return); ``label`` is ``run_label``.
 
     ``run_root`` may be the directory holding ``deep/`` or the ``deep`` directory itself. Runs with no
     finite value yet are skipped.
@@ -42,7 +52,7 @@ def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[
         ok = np.isfinite(y)
         if ok.sum() == 0:
             continue
-        curves.setdefault(cfg["env"], {}).setdefault(cfg["method"], []).append((x[ok], y[ok]))
+        curves.setdefault(cfg["env"], {}).setdefault(run_label(cfg), []).append((x[ok], y[ok]))
     return curves
 
 
@@ -78,7 +88,9 @@ def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = No
     fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 4), squeeze=False)
     for ax, env in zip(axes[0], envs):
         ordered = {m: curves[env][m] for m in METHOD_ORDER if m in curves[env]}
-        plot_learning_curves(ax, ordered, title=env, colors=COLORS)
+        ordered.update({m: curves[env][m] for m in sorted(set(curves[env]) - set(METHOD_ORDER))})
+        colors = {m: COLORS.get(m.split("+")[0]) for m in ordered}  # an ablation keeps its method's colour
+        plot_learning_curves(ax, ordered, title=env, colors=colors)
         ax.legend(fontsize=7)
     if title:
         import textwrap

@@ -44,15 +44,49 @@ class GaussianPolicy(nn.Module):
 
 
 class ValueNet(nn.Module):
-    """``V_theta(s)`` (B,): a tanh MLP on normalized observations."""
+    """``V_theta(s)`` (B,): a tanh MLP on normalized observations.
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)):
+    With ``normalize_output`` the net predicts normalized returns and ``V = mu + sigma * net(s)``; ``mu, sigma``
+    are buffers that :func:`fit_value` sets from the regression targets (PopArt, van Hasselt et al., 2016:
+    the last layer is rescaled so that V is unchanged when they move). Without it (the default) ``V = net(s)``
+    and returns of magnitude 100-1000 must be reached by saturating the tanh units.
+    """
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), normalize_output: bool = False):
         super().__init__()
         self.obs_norm = Normalizer(obs_dim)
         self.net = mlp([obs_dim, *hidden, 1], nn.Tanh)
+        self.normalize_output = normalize_output
+        if normalize_output:
+            self.register_buffer("out_mean", torch.zeros(()))
+            self.register_buffer("out_std", torch.ones(()))
+            self.register_buffer("out_set", torch.zeros((), dtype=torch.bool))  # stats set from targets yet?
+
+    def normalized(self, s: torch.Tensor) -> torch.Tensor:
+        """The net's own output (B,): normalized returns with ``normalize_output``, else V itself."""
+        return self.net(self.obs_norm(s)).squeeze(-1)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
-        return self.net(self.obs_norm(s)).squeeze(-1)
+        y = self.normalized(s)
+        return y * self.out_std + self.out_mean if self.normalize_output else y
+
+    @torch.no_grad()
+    def set_output_stats(self, mean: torch.Tensor, std: torch.Tensor, preserve: bool = True) -> None:
+        """Move ``mu, sigma`` to ``mean, std``; with ``preserve`` every output V(s) stays the same (PopArt).
+
+        The first time (an untrained net) the statistics are simply set: preserving the initial outputs near
+        0 would leave the net a bias of ``-mean / std`` (several units) to unlearn.
+        """
+        if not self.normalize_output:
+            raise ValueError("set_output_stats needs a ValueNet built with normalize_output=True")
+        std = std.clamp_min(1e-6)
+        if preserve:
+            last = self.net[-1]
+            last.weight.mul_(self.out_std / std)
+            last.bias.copy_((self.out_std * last.bias + self.out_mean - mean) / std)
+        self.out_mean.copy_(mean)
+        self.out_std.copy_(std)
+        self.out_set.fill_(True)
 
 
 def gae(r_t: torch.Tensor, v_t: torch.Tensor, v_tp1: torch.Tensor, discount_t: torch.Tensor, lam: float,
@@ -175,18 +209,30 @@ def trpo_step(policy: GaussianPolicy, s: torch.Tensor, a: torch.Tensor, adv: tor
 
 def fit_value(value: ValueNet, opt: torch.optim.Optimizer, s: torch.Tensor, target: torch.Tensor,
               epochs: int = 2, batch_size: int = 256, g: torch.Generator | None = None) -> float:
-    """Regress ``value(s)`` onto ``target`` (B,) by minibatch MSE; returns the last epoch's mean loss."""
+    """Regress ``value(s)`` onto ``target`` (B,) by minibatch MSE; returns the last epoch's mean loss.
+
+    With ``value.normalize_output`` the output statistics are first set to the targets' and the regression
+    runs in normalized units (the returned loss is still in units of V squared).
+    """
     n = s.shape[0]
+    scale2 = 1.0
+    if value.normalize_output:
+        value.set_output_stats(target.mean(), target.std(unbiased=False), preserve=bool(value.out_set))
+        target = (target - value.out_mean) / value.out_std
+        scale2 = float(value.out_std) ** 2
+        predict = value.normalized
+    else:
+        predict = value
     last = 0.0
     for _ in range(epochs):
         perm = torch.randperm(n, generator=g).to(s.device)
         tot = 0.0
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
-            loss = (value(s[idx]) - target[idx]).pow(2).mean()
+            loss = (predict(s[idx]) - target[idx]).pow(2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             tot += float(loss.detach()) * len(idx)
-        last = tot / n
+        last = tot / n * scale2
     return last

@@ -40,6 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--procs", type=int, default=1, help="local processes running at once")
     parser.add_argument("--root", default="runs")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--value-norm", action="store_true", help="ablation passed to every run (see train)")
+    parser.add_argument("--mle-weight", type=float, default=None, help="ablation passed to every run (see train)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
 
 
@@ -64,6 +66,10 @@ def plan(args: argparse.Namespace) -> list[list[str]]:
                 for method in methods:
                     base = ["--env", env, "--method", method, "--seed", str(seed), "--steps", str(steps),
                             "--root", args.root, "--device", args.device, "--no-progress"]
+                    if getattr(args, "value_norm", False):
+                        base.append("--value-norm")
+                    if getattr(args, "mle_weight", None) is not None:
+                        base += ["--mle-weight", repr(args.mle_weight)]
                     if args.alpha_sweep:
                         if method not in ALPHA_GRIDS:
                             raise ValueError(f"--alpha-sweep needs a value-aware method; got {method!r}")
@@ -90,12 +96,33 @@ def run(args: argparse.Namespace) -> int:
     for i, c in enumerate(cmds):
         while len(running) >= args.procs:
             running, failed = _reap(running, failed)
+        reached = _reached(c)
+        if reached is not None:
+            print(f"[{i + 1}/{len(cmds)}] skip (already at step {reached}): modeladv train {' '.join(c)}", flush=True)
+            continue
         print(f"[{i + 1}/{len(cmds)}] modeladv train {' '.join(c)}", flush=True)
         running.append((subprocess.Popen(exe + c, env=env), c))
     while running:
         running, failed = _reap(running, failed)
     print(f"sweep finished: {len(cmds)} runs, {failed} failed", flush=True)
     return 1 if failed else 0
+
+
+def _reached(train_args: list[str]) -> int | None:
+    """The last logged step of the run ``train_args`` names if it is already beyond their ``--steps`` (an
+    earlier stage of a staged sweep whose runs were extended since), else None."""
+    from deep import cli
+    from deep.config import run_path
+    from tabular.runs import read_metrics
+
+    p = argparse.ArgumentParser()
+    cli.configure(p)
+    cfg = cli.config_from_args(p.parse_args(train_args))
+    path = run_path(train_args[train_args.index("--root") + 1], cfg)
+    if not (path / "metrics.csv").exists():
+        return None
+    steps = read_metrics(path).get("step", [])
+    return int(steps[-1]) if len(steps) and steps[-1] > cfg.steps else None
 
 
 def _reap(running, failed):

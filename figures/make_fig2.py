@@ -17,14 +17,18 @@ from deep.plot import ENV_ORDER, METHOD_ORDER, collect_curves, final_returns, pl
 HERE = Path(__file__).resolve().parent
 
 
-def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}") -> str:
-    """Markdown table env x method of the final ``key`` (mean ± s.e.m. over seeds)."""
+def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None) -> str:
+    """Markdown table env x method (curve label) of the final ``key`` (mean ± s.e.m. over seeds), at the
+    largest step every seed reached or at ``at_step``."""
     curves = collect_curves(root, key)
-    fin = final_returns(curves)
-    lines = ["| env | " + " | ".join(METHOD_ORDER) + " |", "|---" * (len(METHOD_ORDER) + 1) + "|"]
-    for env in ENV_ORDER:
+    fin = final_returns(curves, at_step=at_step)
+    labels = {m for by_m in curves.values() for m in by_m}
+    cols = sorted(labels, key=lambda m: (METHOD_ORDER.index(m.split("+")[0]) if m.split("+")[0] in METHOD_ORDER
+                                         else len(METHOD_ORDER), m))
+    lines = ["| env | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for env in [e for e in ENV_ORDER if e in curves]:
         cells = []
-        for m in METHOD_ORDER:
+        for m in cols:
             if (env, m) in fin:
                 mean, sem, n, step = fin[(env, m)]
                 cells.append(fmt.format(mean, sem) + f" (n={n}, {step / 1000:.0f}K)")
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default=str(HERE.parent / "results" / "deep"))
     p.add_argument("--out", default=str(HERE / "fig2_classic.png"))
+    p.add_argument("--at-step", type=float, default=None, help="tables at this step (default: the last common)")
     args = p.parse_args(argv)
     curves = collect_curves(args.root)
     n_seeds = sorted({len(r) for by_m in curves.values() for r in by_m.values()})
@@ -45,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"Classic control (ours): seeds per curve {n_seeds}, real steps reached {budget} "
              f"(paper: 5 seeds, 200K)")
     print(plot_runs(args.root, args.out, title=title))
-    print(table(args.root))
+    print(table(args.root, at_step=args.at_step))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
-    print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}"))
+    print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}", at_step=args.at_step))
     return 0
 
 

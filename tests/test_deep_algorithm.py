@@ -154,16 +154,66 @@ def test_mle_improves_pendulum(tmp_path):
     assert np.mean(m["return"][-3:]) - m["return"][0] > 300, m["return"]
 
 
+def _pendulum_gain(tmp_path, method, seeds=(0, 1), steps=40_000, **options):
+    """Mean over seeds of (mean return of the last 3 iterations) - (first iteration's, random-policy, return)."""
+    gains = []
+    for seed in seeds:
+        cfg = make_config("pendulum", method, steps=steps, seed=seed, device="cpu", **options)
+        m = read_metrics(train_run(cfg, root=tmp_path, progress=False))
+        gains.append(np.mean(m["return"][-3:]) - m["return"][0])
+    return float(np.mean(gains)), gains
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="not reproduced yet: in our runs MA-L1 did not improve Pendulum "
-                   "within 40K real steps (docs/deep_results.md)")
+@pytest.mark.xfail(strict=False, reason="not reproduced: with an unnormalized value net MA-L1 does not improve "
+                   "Pendulum (the net saturates; docs/deep_results.md); see the value-norm test below")
 def test_ma_l1_improves_pendulum(tmp_path):
     """MA-L1 (Table 1 alpha) on Pendulum, 40K real steps, 2 seeds: the mean return of the last 3 iterations
     beats the first iteration's (random-policy) return by > 150 (chance without learning, with 2 seeds x 30
     episodes at s.d. about 300: below 1e-3)."""
-    gains = []
-    for seed in (0, 1):
-        cfg = make_config("pendulum", "ma-l1", steps=40_000, seed=seed, device="cpu")
-        m = read_metrics(train_run(cfg, root=tmp_path, progress=False))
-        gains.append(np.mean(m["return"][-3:]) - m["return"][0])
-    assert np.mean(gains) > 150, gains
+    gain, gains = _pendulum_gain(tmp_path, "ma-l1")
+    assert gain > 150, gains
+
+
+@pytest.mark.slow
+def test_ma_l1_with_normalized_value_improves_pendulum(tmp_path):
+    """The same test with the value net on normalized returns (``value_norm``), which fixes the saturation."""
+    gain, gains = _pendulum_gain(tmp_path, "ma-l1", value_norm=True)
+    assert gain > 150, gains
+
+
+def test_ablation_options_keep_earlier_run_identity_and_resume_exactly(tmp_path):
+    base = make_config("pendulum", "ma-l1", steps=300, **TINY)
+    assert "value_norm" not in base.identity() and "mle_weight" not in base.identity()
+    on = make_config("pendulum", "ma-l1", steps=300, value_norm=True, mle_weight=0.5, **TINY)
+    assert on.identity()["value_norm"] is True and on.identity()["mle_weight"] == 0.5
+    assert run_path(tmp_path, on) != run_path(tmp_path, base)
+    full = train_run(on, root=tmp_path / "a", progress=False)
+    part = train_run(on, root=tmp_path / "b", progress=False, max_iterations=1)
+    part = train_run(on, root=tmp_path / "b", progress=False)
+    ma, mb = read_metrics(full), read_metrics(part)
+    np.testing.assert_array_equal(ma["model_loss"], mb["model_loss"])
+    np.testing.assert_array_equal(ma["return"], mb["return"])
+    with pytest.raises(ValueError, match="value_norm"):
+        Trainer(base).load(full / "ckpt.pt")
+
+
+def test_plot_labels_ablation_runs_apart(tmp_path):
+    from deep.plot import collect_curves, run_label
+    assert run_label({"method": "ma-l1"}) == "ma-l1"
+    assert run_label({"method": "ma-l1", "value_norm": True, "mle_weight": 0.5}) == "ma-l1+vnorm+mle0.5"
+    for options in ({}, {"value_norm": True}):
+        train_run(make_config("pendulum", "ma-l1", steps=300, **options, **TINY), root=tmp_path, progress=False)
+    assert sorted(collect_curves(tmp_path)["pendulum"]) == ["ma-l1", "ma-l1+vnorm"]
+
+
+def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path, capsys):
+    from deep.sweep import _reached
+    small = dict(n_real=150, k_model=2, value_refresh_every=1, refresh_samples=40, k_policy=1, policy_samples=40,
+                 rollout_envs=4, model_batch=16, device="cpu")
+    train_run(make_config("pendulum", "mle", steps=300, **small), root=tmp_path, progress=False)
+    args = ["--env", "pendulum", "--method", "mle", "--seed", "0", "--root", str(tmp_path), "--device", "cpu"]
+    args += [x for k, v in small.items() if k != "device" for x in ("--" + k.replace("_", "-"), str(v))]
+    assert _reached(args + ["--steps", "150"]) == 300  # an earlier stage: skipped
+    assert _reached(args + ["--steps", "300"]) is None  # its own budget: train skips or finishes it
+    assert _reached(args + ["--steps", "300", "--value-norm"]) is None  # another run

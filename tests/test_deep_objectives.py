@@ -156,3 +156,17 @@ def test_torch_objectives_equal_tabular_sampled_ones(seed):
         assert float(loss.detach()) == pytest.approx(val, rel=1e-10, abs=1e-12), torch_fn.__name__
         np.testing.assert_allclose(model.logits.grad.numpy(), grad, rtol=1e-8, atol=1e-12,
                                    err_msg=torch_fn.__name__)
+
+
+def test_mle_weight_adds_an_mle_anchor_to_value_aware_losses_only():
+    # hand case: states 0 -> 1, theta = 0.3, V(x) = x^2: MA-L1 = |1 - 0.09| = 0.91, MLE = 0.5 * 0.7^2 = 0.245
+    m = ShiftModel(0.3)
+    s, a = _seq([0.0, 1.0])
+    V = lambda x: x.pow(2).sum(-1)  # noqa: E731
+    loss, parts = model_loss("ma-l1", m, V, s, a, alpha=0.5, mle_weight=2.0)
+    assert parts["main"] == pytest.approx(0.91) and parts["mle"] == pytest.approx(0.245)
+    assert float(loss.detach()) == pytest.approx(0.5 * 0.91 + 2.0 * 0.245)
+    # d/dtheta: 0.5 * d|1 - theta^2| + 2 * (theta - 1) = 0.5 * (-0.6) + 2 * (-0.7) = -1.7
+    assert _grad(loss, m) == pytest.approx(-1.7)
+    plain, parts = model_loss("mle", m, None, s, a, mle_weight=2.0)
+    assert float(plain.detach()) == pytest.approx(0.245) and "mle" not in parts
