@@ -112,7 +112,8 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self.model = DynamicsModel(spec.obs_dim, spec.act_dim, cfg.model_hidden)
             self.policy = GaussianPolicy(spec.obs_dim, spec.act_dim, cfg.policy_hidden, cfg.init_log_std)
-            self.value = ValueNet(spec.obs_dim, cfg.value_hidden, normalize_output=cfg.value_norm)
+            self.value = ValueNet(spec.obs_dim, cfg.value_hidden, normalize_output=cfg.value_norm,
+                                   min_std=cfg.value_norm_min_std)
         for m in (self.model, self.policy, self.value):
             m.to(self.device)
         self.model_opt = torch.optim.Adam(self.model.parameters(), lr=cfg.model_lr)

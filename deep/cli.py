@@ -17,9 +17,10 @@ __all__ = ["configure", "run", "config_from_args"]
 #: config fields exposed as ``--field-name`` overrides (type from the dataclass default)
 _OVERRIDES = ("n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy", "policy_samples",
               "rollout_envs", "model_lr", "model_batch", "horizon", "value_lr", "value_epochs", "max_kl",
-              "cg_iters", "cg_damping", "gamma", "gae_lambda", "checkpoint_every", "mle_weight")
+              "cg_iters", "cg_damping", "gamma", "gae_lambda", "checkpoint_every", "mle_weight", "value_norm_min_std")
 
-_HELP = {"mle_weight": "ablation: beta, weight of an MLE term added to value-aware losses; not in the paper"}
+_HELP = {"mle_weight": "ablation: beta, weight of an MLE term added to value-aware losses; not in the paper",
+         "value_norm_min_std": "with --value-norm: floor on the return scale sigma (default 1e-6; 1 is safe)"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -32,7 +32,7 @@ HASH_EXCLUDE = ("seed", "steps", "device")
 
 #: options added after the first sweep (ablations, not in the paper): left out of a run's identity while they
 #: hold these values, so the run directories and checkpoints of earlier runs stay valid.
-OPTIONAL_DEFAULTS: dict[str, Any] = {"value_norm": False, "mle_weight": 0.0}
+OPTIONAL_DEFAULTS: dict[str, Any] = {"value_norm": False, "mle_weight": 0.0, "value_norm_min_std": 1e-6}
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,8 @@ class RunConfig:
     value_norm: bool = False
     """ablation (not in the paper): the value net predicts normalized returns, ``V = mu + sigma * net(s)`` with
     ``mu, sigma`` tracking the regression targets (PopArt-style, outputs preserved when they change)."""
+    value_norm_min_std: float = 1e-6
+    """with ``value_norm``: floor on sigma, in return units (1e-6 lets constant targets blow the net up; 1 is safe)."""
     mle_weight: float = 0.0
     """ablation (not in the paper): beta, weight of an MLE term added to the value-aware model losses."""
     checkpoint_every: int = 5
@@ -124,6 +126,8 @@ class RunConfig:
             raise ValueError(f"method {self.method} needs horizon >= 2; got {self.horizon}")
         if not isinstance(self.value_norm, bool):
             raise ValueError(f"value_norm must be a bool; got {self.value_norm!r}")
+        if not self.value_norm_min_std > 0:
+            raise ValueError(f"value_norm_min_std must be > 0; got {self.value_norm_min_std!r}")
         for name in ("alpha", "lam", "mle_weight", "model_lr", "value_lr", "max_kl", "cg_damping", "model_weight_decay",
                      "model_max_grad_norm"):
             if not getattr(self, name) >= 0:

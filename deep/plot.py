@@ -27,6 +27,8 @@ def run_label(cfg: dict) -> str:
     label = cfg["method"]
     if cfg.get("value_norm"):
         label += "+vnorm"
+        if cfg.get("value_norm_min_std", 1e-6) != 1e-6:
+            label += f"(σ≥{cfg['value_norm_min_std']:g})"
     if cfg.get("mle_weight"):
         label += f"+mle{cfg['mle_weight']:g}"
     return label

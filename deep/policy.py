@@ -48,15 +48,19 @@ class ValueNet(nn.Module):
 
     With ``normalize_output`` the net predicts normalized returns and ``V = mu + sigma * net(s)``; ``mu, sigma``
     are buffers that :func:`fit_value` sets from the regression targets (PopArt, van Hasselt et al., 2016:
-    the last layer is rescaled so that V is unchanged when they move). Without it (the default) ``V = net(s)``
+    the last layer is rescaled so that V is unchanged when they move). ``sigma >= min_std``: when every target is
+    the same (Acrobot rollouts that never terminate all return -100) a tiny sigma would multiply the last layer by
+    ``sigma_old / sigma`` (1e5 measured) and wreck the net. Without it (the default) ``V = net(s)``
     and returns of magnitude 100-1000 must be reached by saturating the tanh units.
     """
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), normalize_output: bool = False):
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), normalize_output: bool = False,
+                 min_std: float = 1e-6):
         super().__init__()
         self.obs_norm = Normalizer(obs_dim)
         self.net = mlp([obs_dim, *hidden, 1], nn.Tanh)
         self.normalize_output = normalize_output
+        self.min_std = min_std
         if normalize_output:
             self.register_buffer("out_mean", torch.zeros(()))
             self.register_buffer("out_std", torch.ones(()))
@@ -79,7 +83,7 @@ class ValueNet(nn.Module):
         """
         if not self.normalize_output:
             raise ValueError("set_output_stats needs a ValueNet built with normalize_output=True")
-        std = std.clamp_min(1e-6)
+        std = std.clamp_min(self.min_std)
         if preserve:
             last = self.net[-1]
             last.weight.mul_(self.out_std / std)

@@ -42,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--value-norm", action="store_true", help="ablation passed to every run (see train)")
     parser.add_argument("--mle-weight", type=float, default=None, help="ablation passed to every run (see train)")
+    parser.add_argument("--value-norm-min-std", type=float, default=None, help="passed to every run (see train)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
 
 
@@ -68,8 +69,9 @@ def plan(args: argparse.Namespace) -> list[list[str]]:
                             "--root", args.root, "--device", args.device, "--no-progress"]
                     if getattr(args, "value_norm", False):
                         base.append("--value-norm")
-                    if getattr(args, "mle_weight", None) is not None:
-                        base += ["--mle-weight", repr(args.mle_weight)]
+                    for opt in ("mle_weight", "value_norm_min_std"):
+                        if getattr(args, opt, None) is not None:
+                            base += ["--" + opt.replace("_", "-"), repr(getattr(args, opt))]
                     if args.alpha_sweep:
                         if method not in ALPHA_GRIDS:
                             raise ValueError(f"--alpha-sweep needs a value-aware method; got {method!r}")

@@ -217,3 +217,13 @@ def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path, capsys):
     assert _reached(args + ["--steps", "150"]) == 300  # an earlier stage: skipped
     assert _reached(args + ["--steps", "300"]) is None  # its own budget: train skips or finishes it
     assert _reached(args + ["--steps", "300", "--value-norm"]) is None  # another run
+
+
+def test_value_norm_floor_is_validated_and_labelled():
+    from deep.plot import run_label
+    with pytest.raises(ValueError, match="value_norm_min_std"):
+        make_config("acrobot", "mle", value_norm=True, value_norm_min_std=0.0)
+    cfg = make_config("acrobot", "mle", value_norm=True, value_norm_min_std=1.0)
+    assert cfg.identity()["value_norm_min_std"] == 1.0
+    assert "value_norm_min_std" not in make_config("acrobot", "mle", value_norm=True).identity()
+    assert run_label(cfg.to_dict()) == "mle+vnorm(σ≥1)"
