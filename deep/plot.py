@@ -91,7 +91,10 @@ def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = No
     for ax, env in zip(axes[0], envs):
         ordered = {m: curves[env][m] for m in METHOD_ORDER if m in curves[env]}
         ordered.update({m: curves[env][m] for m in sorted(set(curves[env]) - set(METHOD_ORDER))})
-        colors = {m: COLORS.get(m.split("+")[0]) for m in ordered}  # an ablation keeps its method's colour
+        colors, spare = {}, iter(("tab:green", "tab:brown", "tab:pink", "tab:olive", "black"))
+        for m in ordered:  # an ablation keeps its method's colour unless the panel already uses it
+            c = COLORS.get(m.split("+")[0])
+            colors[m] = c if c not in colors.values() else next(spare, None)
         plot_learning_curves(ax, ordered, title=env, colors=colors)
         ax.legend(fontsize=7)
     if title:
