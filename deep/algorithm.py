@@ -35,7 +35,7 @@ import torch
 from deep.config import RunConfig, run_path
 from deep.envs import make_spec
 from deep.models import DynamicsModel
-from deep.objectives import METHODS, frozen, model_loss
+from deep.objectives import METHODS, VALUE_AWARE, frozen, model_loss
 from deep.policy import GaussianPolicy, ValueNet, fit_value, gae, trpo_step
 from tabular.runs import MetricsWriter, atomic_write_bytes, is_done, mark_done, read_metrics, write_config
 
@@ -124,7 +124,7 @@ class Trainer:
         self.ep_step, self.ep_return = 0, 0.0
         self.step, self.iteration, self.last_return, self.wall = 0, 0, math.nan, 0.0
         self.main_name, self.use_vps = METHODS[cfg.method]
-        self.value_aware = self.main_name in ("ma_l1", "ma_vaml")
+        self.value_aware = self.main_name in VALUE_AWARE
         self.horizon = cfg.horizon if (self.use_vps or self.main_name == "slbo") else 1
         self.box = None
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "OPTIONAL_DEFAULTS", "run_path"]
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "OPTIONAL_FIELDS", "run_path"]
 
 ENV_NAMES = ("cartpole", "pendulum", "acrobot")
 METHOD_NAMES = ("mle", "slbo", "ma-l1", "ma-l1-vps", "ma-vaml", "ma-vaml-vps")
@@ -31,8 +31,8 @@ TABLE1: dict[tuple[str, str], tuple[float, float]] = {
 HASH_EXCLUDE = ("seed", "steps", "device")
 
 #: options added after the first sweep (ablations, not in the paper): left out of a run's identity while they
-#: hold these values, so the run directories and checkpoints of earlier runs stay valid.
-OPTIONAL_DEFAULTS: dict[str, Any] = {"value_norm": False, "mle_weight": 0.0, "value_norm_min_std": 1e-6}
+#: hold their defaults, so the run directories and checkpoints of earlier runs stay valid.
+OPTIONAL_FIELDS = ("value_norm", "value_norm_min_std", "mle_weight")
 
 
 @dataclass(frozen=True)
@@ -146,9 +146,10 @@ class RunConfig:
 
     def identity(self) -> dict[str, Any]:
         """The fields that make two runs the same run (hashed into the run directory, checked on resume):
-        all but ``HASH_EXCLUDE``, and the ``OPTIONAL_DEFAULTS`` options only when they are switched on."""
+        all but ``HASH_EXCLUDE``, and the ``OPTIONAL_FIELDS`` only when they differ from their defaults."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in OPTIONAL_FIELDS}
         return {k: v for k, v in self.to_dict().items()
-                if k not in HASH_EXCLUDE and not (k in OPTIONAL_DEFAULTS and v == OPTIONAL_DEFAULTS[k])}
+                if k not in HASH_EXCLUDE and not (k in defaults and v == defaults[k])}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["frozen", "rollout_predictions", "mle", "slbo", "ma_l1", "ma_vaml", "vps", "OBJECTIVES",
+__all__ = ["frozen", "rollout_predictions", "mle", "slbo", "ma_l1", "ma_vaml", "vps", "OBJECTIVES", "VALUE_AWARE",
            "METHODS", "model_loss"]
 
 Value = Callable[[torch.Tensor], torch.Tensor]
@@ -118,6 +118,9 @@ OBJECTIVES: dict[str, Callable[..., torch.Tensor]] = {
     "mle": mle, "slbo": slbo, "ma_l1": ma_l1, "ma_vaml": ma_vaml, "vps": vps,
 }
 
+#: main objectives that learn the model through the value function (Algorithm 2 refreshes V for these)
+VALUE_AWARE = ("ma_l1", "ma_vaml")
+
 #: method (CLI name) -> (main objective, uses VPS)
 METHODS: dict[str, tuple[str, bool]] = {
     "mle": ("mle", False),
@@ -147,7 +150,7 @@ def model_loss(method: str, model, value: Value | None, s: torch.Tensor, a: torc
         reg = vps(model, value, s, a)
         parts["vps"] = float(reg.detach())
         loss = loss + lam * reg
-    if mle_weight and main_name in ("ma_l1", "ma_vaml"):
+    if mle_weight and main_name in VALUE_AWARE:
         anchor = mle(model, None, s, a)
         parts["mle"] = float(anchor.detach())
         loss = loss + mle_weight * anchor

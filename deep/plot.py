@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deep.config import RunConfig
 from tabular.plot import plot_learning_curves
 from tabular.runs import find_runs, read_metrics
 
@@ -22,12 +23,15 @@ COLORS = {"mle": "tab:gray", "slbo": "tab:purple", "ma-l1": "tab:blue", "ma-l1-v
           "ma-vaml": "tab:red", "ma-vaml-vps": "tab:orange"}
 
 
+_MIN_STD_DEFAULT = RunConfig.value_norm_min_std
+
+
 def run_label(cfg: dict) -> str:
     """Curve label of a run: its method, plus the ablation options it switched on (``deep.config``)."""
     label = cfg["method"]
     if cfg.get("value_norm"):
         label += "+vnorm"
-        if cfg.get("value_norm_min_std", 1e-6) != 1e-6:
+        if cfg.get("value_norm_min_std", _MIN_STD_DEFAULT) != _MIN_STD_DEFAULT:
             label += f"(σ≥{cfg['value_norm_min_std']:g})"
     if cfg.get("mle_weight"):
         label += f"+mle{cfg['mle_weight']:g}"

@@ -96,12 +96,12 @@ def run(args: argparse.Namespace) -> int:
     import os
     env = {**os.environ, **env}
     for i, c in enumerate(cmds):
-        while len(running) >= args.procs:
-            running, failed = _reap(running, failed)
         reached = _reached(c)
         if reached is not None:
             print(f"[{i + 1}/{len(cmds)}] skip (already at step {reached}): modeladv train {' '.join(c)}", flush=True)
             continue
+        while len(running) >= args.procs:
+            running, failed = _reap(running, failed)
         print(f"[{i + 1}/{len(cmds)}] modeladv train {' '.join(c)}", flush=True)
         running.append((subprocess.Popen(exe + c, env=env), c))
     while running:

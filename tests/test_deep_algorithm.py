@@ -207,7 +207,7 @@ def test_plot_labels_ablation_runs_apart(tmp_path):
     assert sorted(collect_curves(tmp_path)["pendulum"]) == ["ma-l1", "ma-l1+vnorm"]
 
 
-def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path, capsys):
+def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path):
     from deep.sweep import _reached
     small = dict(n_real=150, k_model=2, value_refresh_every=1, refresh_samples=40, k_policy=1, policy_samples=40,
                  rollout_envs=4, model_batch=16, device="cpu")
