@@ -2,7 +2,7 @@
 TRPO updates/s, and wall time per 10K real steps of a full Algorithm-2 iteration; ``--profile`` adds a
 cProfile of one iteration (top functions by cumulative and internal time).
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/deep_bench.py [--env pendulum] [--method ma-l1] [--profile]``
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/deep_bench.py [--env pendulum] [--method ma_l1] [--profile]``
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="pendulum")
-    p.add_argument("--method", default="ma-l1")
+    p.add_argument("--method", default="ma_l1")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--profile", action="store_true")

@@ -15,7 +15,7 @@ functions (``deep.envs``); each rollout column auto-resets on termination or at 
 step bootstraps from the value function. Predicted states are clamped to the box of real observations
 widened by its width on each side, so a value-aware model that drifts off the data cannot produce NaNs.
 
-Checkpoints (``ckpt.pt``) hold every network, optimizer, the replay buffer, the numpy and torch generator
+Checkpoints (the run directory's ``checkpoint``, a ``torch.save`` archive) hold every network, optimizer, the replay buffer, the numpy and torch generator
 states and the real environment's mid-episode state, so a resumed run continues exactly as an uninterrupted
 one; they are loaded with ``torch.load(weights_only=True)``.
 """
@@ -32,16 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from deep.config import RunConfig, run_path
+from deep.config import RunConfig, run_dir, run_path
 from deep.envs import make_spec
 from deep.models import DynamicsModel
 from deep.objectives import METHODS, VALUE_AWARE, frozen, model_loss
 from deep.policy import GaussianPolicy, ValueNet, fit_value, gae, trpo_step
-from tabular.runs import MetricsWriter, atomic_write_bytes, is_done, mark_done, read_metrics, write_config
+from modeladv.rundir import RunDir, atomic_write_bytes, execute
 
 __all__ = ["resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
-
-CKPT = "ckpt.pt"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,7 +101,7 @@ class Trainer:
     """State and steps of one run of Algorithm 2; ``iterate`` performs one iteration and returns its metrics."""
 
     def __init__(self, cfg: RunConfig):
-        self.cfg = cfg = cfg.validate()
+        self.cfg = cfg
         self.spec = spec = make_spec(cfg.env)
         self.device = resolve_device(cfg.device)
         self.rng = np.random.default_rng(cfg.seed)
@@ -323,68 +321,59 @@ class Trainer:
         if self.buffer.n:
             self._fit_normalizers()
 
-    def save(self, path: str | Path) -> None:
+    @property
+    def position(self) -> int:
+        """Real steps so far (the first metrics column)."""
+        return self.step
+
+    def dumps(self) -> bytes:
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)
-        atomic_write_bytes(path, buf.getvalue())
+        return buf.getvalue()
+
+    def loads(self, data: bytes) -> None:
+        self.load_state_dict(torch.load(io.BytesIO(data), map_location=self.device, weights_only=True))
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_bytes(path, self.dumps())
 
     def load(self, path: str | Path) -> None:
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        self.loads(Path(path).read_bytes())
 
 
-def _finished(path: Path, steps: int) -> bool:
-    if not is_done(path):
-        return False
-    m = read_metrics(path) if (path / "metrics.csv").exists() else {}
-    return len(m.get("step", [])) > 0 and m["step"][-1] >= steps
+def _identity(d: dict) -> dict:
+    """The fields of a stored config that must agree for a resume (the step budget may grow)."""
+    return RunConfig.from_dict(d).identity()
 
 
 def train_run(cfg: RunConfig, root: str | Path = "runs", progress: bool = True,
-              max_iterations: int | None = None) -> Path:
+              max_iterations: int | None = None, wait: bool = False) -> Path:
     """Train (or resume, or skip if finished) one run under ``root``; returns its run directory.
 
-    ``max_iterations`` stops early after that many iterations in this call (checkpointed; for tests).
+    A finished run is extended when ``cfg.steps`` exceeds the steps it reached. ``max_iterations`` stops early
+    after that many iterations in this call (checkpointed; for tests). ``wait``: wait for another process
+    working in the same run instead of failing.
     """
-    cfg = cfg.validate()
-    path = run_path(root, cfg)
-    if _finished(path, cfg.steps):
-        return path
-    torch.set_flush_denormal(True)  # tiny alphas (Table 1: to 1e-11) drive model weights and Adam state subnormal: 10x slower
-    trainer = Trainer(cfg)
-    ckpt = path / CKPT
-    if ckpt.exists():
-        trainer.load(ckpt)
-        (path / "DONE").unlink(missing_ok=True)  # extended step budget
-    path.mkdir(parents=True, exist_ok=True)
-    write_config(path, cfg)
-    writer = MetricsWriter(path / "metrics.csv", truncate_after=trainer.step)
+    rd = run_dir(root, cfg)
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=cfg.steps, initial=trainer.step, unit="step", dynamic_ncols=True,
-                   desc=f"{cfg.env}/{cfg.method}/s{cfg.seed}")
-    done_iters = 0
+        bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, desc=f"{cfg.env}/{cfg.method}/s{cfg.seed}")
+
+    def on_row(row: dict) -> None:
+        if bar is not None:
+            bar.n = int(row["step"])
+            bar.set_postfix(ret=f"{row['return']:.1f}", kl=f"{row['kl']:.4f}")
+            bar.refresh()
+
+    # tiny alphas (Table 1: to 1e-11) drive model weights and Adam state subnormal: 10x slower without
+    # flush-to-zero, which is process-wide, so it is restored afterwards (hypothesis, for one, breaks under it)
+    torch.set_flush_denormal(True)
     try:
-        while trainer.step < cfg.steps:
-            before = trainer.step
-            row = trainer.iterate()
-            writer.write(row)
-            done_iters += 1
-            last = trainer.step >= cfg.steps
-            if last or trainer.iteration % cfg.checkpoint_every == 0:
-                trainer.save(ckpt)
-            if bar is not None:
-                bar.update(trainer.step - before)
-                bar.set_postfix(ret=f"{row['return']:.1f}", kl=f"{row['kl']:.4f}")
-            if max_iterations is not None and done_iters >= max_iterations and not last:
-                trainer.save(ckpt)
-                return path
+        execute(rd, cfg, lambda: Trainer(cfg), cfg.steps, identity=_identity, checkpoint_every=cfg.checkpoint_every,
+                max_iterations=max_iterations, keep_checkpoint=True, wait=wait, on_row=on_row)
     finally:
-        # flush-to-zero is process-wide: leave it as we found it (hypothesis, for one, breaks under FTZ)
         torch.set_flush_denormal(False)
         if bar is not None:
             bar.close()
-    if not ckpt.exists() or cfg.steps == 0:
-        trainer.save(ckpt)
-    mark_done(path)
-    return path
+    return rd.path

@@ -11,19 +11,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "OPTIONAL_FIELDS", "run_path"]
+from modeladv.config import check_bool, check_choice, check_float, check_int, check_int_tuple
+from modeladv.rundir import RunDir
+
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "OPTIONAL_FIELDS",
+           "EXPERIMENT", "run_dir", "run_path"]
+
+EXPERIMENT = "deep"
 
 ENV_NAMES = ("cartpole", "pendulum", "acrobot")
-METHOD_NAMES = ("mle", "slbo", "ma-l1", "ma-l1-vps", "ma-vaml", "ma-vaml-vps")
+METHOD_NAMES = ("mle", "slbo", "ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
 
 #: (env, method) -> (alpha, lambda): the paper's Table 1 (a)-(d). MLE and SLBO use alpha = 1, lambda = 0.
 TABLE1: dict[tuple[str, str], tuple[float, float]] = {
-    ("pendulum", "ma-l1"): (0.05, 0.0), ("acrobot", "ma-l1"): (0.05, 0.0), ("cartpole", "ma-l1"): (0.05, 0.0),
-    ("pendulum", "ma-l1-vps"): (0.05, 1e-5), ("acrobot", "ma-l1-vps"): (0.05, 1e-5),
-    ("cartpole", "ma-l1-vps"): (0.05, 1e-6),
-    ("pendulum", "ma-vaml"): (5e-9, 0.0), ("acrobot", "ma-vaml"): (5e-9, 0.0), ("cartpole", "ma-vaml"): (5e-9, 0.0),
-    ("pendulum", "ma-vaml-vps"): (1e-9, 1e-6), ("acrobot", "ma-vaml-vps"): (1e-9, 0.1),
-    ("cartpole", "ma-vaml-vps"): (1e-11, 0.1),
+    ("pendulum", "ma_l1"): (0.05, 0.0), ("acrobot", "ma_l1"): (0.05, 0.0), ("cartpole", "ma_l1"): (0.05, 0.0),
+    ("pendulum", "ma_l1_vps"): (0.05, 1e-5), ("acrobot", "ma_l1_vps"): (0.05, 1e-5),
+    ("cartpole", "ma_l1_vps"): (0.05, 1e-6),
+    ("pendulum", "ma_vaml"): (5e-9, 0.0), ("acrobot", "ma_vaml"): (5e-9, 0.0), ("cartpole", "ma_vaml"): (5e-9, 0.0),
+    ("pendulum", "ma_vaml_vps"): (1e-9, 1e-6), ("acrobot", "ma_vaml_vps"): (1e-9, 0.1),
+    ("cartpole", "ma_vaml_vps"): (1e-11, 0.1),
 }
 
 #: fields left out of the run-directory hash: the seed (its own directory level), the step budget (a run
@@ -41,16 +47,16 @@ class RunConfig:
 
     env: str = "pendulum"
     """environment: cartpole, pendulum or acrobot (continuous-action variants)."""
-    method: str = "ma-l1"
-    """model objective: mle, slbo, ma-l1, ma-l1-vps, ma-vaml, ma-vaml-vps."""
+    method: str = "ma_l1"
+    """model objective: mle, slbo, ma_l1, ma_l1_vps, ma_vaml, ma_vaml_vps."""
     seed: int = 0
     """seed of the run's numpy and torch generators (and network initialization)."""
     steps: int = 200_000
     """total real environment steps."""
-    alpha: float = 1.0
-    """weight of the main objective (Appendix C); Table 1 by default via make_config."""
-    lam: float = 0.0
-    """weight of the VPS regularizer (Appendix C); Table 1 by default via make_config."""
+    alpha: float | None = None
+    """weight of the main objective (Appendix C); None: Table 1's for (env, method)."""
+    lam: float | None = None
+    """weight of the VPS regularizer (Appendix C); None: Table 1's for (env, method)."""
     n_real: int = 2000
     """n: real steps collected per iteration (line 4)."""
     k_model: int = 100
@@ -110,36 +116,47 @@ class RunConfig:
     device: str = "auto"
     """torch device: auto (CUDA when present), cpu, cuda."""
 
-    def validate(self) -> "RunConfig":
-        if self.env not in ENV_NAMES:
-            raise ValueError(f"unknown env {self.env!r}; valid: {list(ENV_NAMES)}")
-        if self.method not in METHOD_NAMES:
-            raise ValueError(f"unknown method {self.method!r}; valid: {list(METHOD_NAMES)}")
+    def __post_init__(self):
+        check_choice("env", self.env, ENV_NAMES)
+        check_choice("method", self.method, METHOD_NAMES)
+        a0, l0 = TABLE1.get((self.env, self.method), (1.0, 0.0))
+        if self.alpha is None:
+            object.__setattr__(self, "alpha", a0)
+        if self.lam is None:
+            object.__setattr__(self, "lam", l0)
+        check_int("seed", self.seed, 0)
         for name in ("steps", "n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy",
                      "policy_samples", "rollout_envs", "model_batch", "horizon", "value_epochs",
                      "cg_iters", "checkpoint_every"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < (0 if name == "steps" else 1):
-                raise ValueError(f"{name} must be a {'non-negative' if name == 'steps' else 'positive'} "
-                                 f"integer; got {v!r}")
-        if self.horizon < 2 and (self.method == "slbo" or self.method.endswith("-vps")):
+            check_int(name, getattr(self, name), 1)
+        for name in ("model_hidden", "policy_hidden", "value_hidden"):
+            object.__setattr__(self, name, check_int_tuple(name, getattr(self, name)))
+        if self.horizon < 2 and (self.method == "slbo" or self.method.endswith("_vps")):
             raise ValueError(f"method {self.method} needs horizon >= 2; got {self.horizon}")
-        if not isinstance(self.value_norm, bool):
-            raise ValueError(f"value_norm must be a bool; got {self.value_norm!r}")
-        if not self.value_norm_min_std > 0:
-            raise ValueError(f"value_norm_min_std must be > 0; got {self.value_norm_min_std!r}")
-        for name in ("alpha", "lam", "mle_weight", "model_lr", "value_lr", "max_kl", "cg_damping", "model_weight_decay",
-                     "model_max_grad_norm"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
-        if not (0 <= self.gamma < 1 and 0 <= self.gae_lambda <= 1):
-            raise ValueError(f"need 0 <= gamma < 1 and 0 <= gae_lambda <= 1; got {self.gamma}, {self.gae_lambda}")
+        check_bool("value_norm", self.value_norm)
+        check_float("value_norm_min_std", self.value_norm_min_std, 0.0, low_open=True)
+        for name in ("alpha", "lam", "mle_weight", "model_lr", "value_lr", "max_kl", "cg_damping",
+                     "model_weight_decay", "model_max_grad_norm"):
+            check_float(name, getattr(self, name), 0.0)
+        check_float("init_log_std", self.init_log_std)
+        check_float("gamma", self.gamma, 0.0, 1.0, high_open=True)
+        check_float("gae_lambda", self.gae_lambda, 0.0, 1.0)
         if self.policy_samples % self.rollout_envs or self.refresh_samples % self.rollout_envs:
             raise ValueError(f"policy_samples ({self.policy_samples}) and refresh_samples ({self.refresh_samples}) "
                              f"must be multiples of rollout_envs ({self.rollout_envs})")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda; got {self.device!r}")
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+
+    def validate(self) -> "RunConfig":
+        """``self``: a config is validated when it is made."""
         return self
+
+    def memory_bytes(self, obs_dim: int = 6, act_dim: int = 1) -> int:
+        """The replay buffer's size (float32 obs, act, next obs for every real step) plus the networks
+        (``obs_dim`` defaults to the largest classic-control observation)."""
+        buffer = self.steps * (4 * (2 * obs_dim + act_dim) + 1)
+        widths = [obs_dim + act_dim, *self.model_hidden, obs_dim]
+        params = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        return buffer + 16 * params
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -158,20 +175,20 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
         kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
-        return cls(**kw).validate()
+        return cls(**kw)
 
 
 def make_config(env: str, method: str, alpha: float | None = None, lam: float | None = None,
                 **overrides: Any) -> RunConfig:
-    """A validated config with ``alpha``/``lam`` from Table 1 for (env, method) unless given."""
-    RunConfig(env=env, method=method).validate()  # clear error for a bad env/method first
-    a0, l0 = TABLE1.get((env, method), (1.0, 0.0))
-    return RunConfig(env=env, method=method, alpha=a0 if alpha is None else float(alpha),
-                     lam=l0 if lam is None else float(lam), **overrides).validate()
+    """A validated config; ``alpha``/``lam`` from Table 1 for (env, method) unless given."""
+    return RunConfig(env=env, method=method, alpha=alpha, lam=lam, **overrides)
+
+
+def run_dir(root: str | Path, cfg: RunConfig) -> RunDir:
+    """``<root>/deep/<config-hash>/seed<k>``; the hash covers ``cfg.identity()`` (no seed, step budget, device)."""
+    return RunDir.for_config(root, EXPERIMENT, cfg.identity(), cfg.seed)
 
 
 def run_path(root: str | Path, cfg: RunConfig) -> Path:
-    """``<root>/deep/<config-hash>/seed<k>``; the hash covers ``cfg.identity()`` (no seed, step budget, device)."""
-    from tabular.runs import config_hash
-
-    return Path(root) / "deep" / config_hash(cfg.identity(), exclude=()) / f"seed{cfg.seed}"
+    """The path of :func:`run_dir`."""
+    return run_dir(root, cfg).path

@@ -121,14 +121,14 @@ OBJECTIVES: dict[str, Callable[..., torch.Tensor]] = {
 #: main objectives that learn the model through the value function (Algorithm 2 refreshes V for these)
 VALUE_AWARE = ("ma_l1", "ma_vaml")
 
-#: method (CLI name) -> (main objective, uses VPS)
+#: method (the same name in tabular and on the command line) -> (main objective, uses VPS)
 METHODS: dict[str, tuple[str, bool]] = {
     "mle": ("mle", False),
     "slbo": ("slbo", False),
-    "ma-l1": ("ma_l1", False),
-    "ma-l1-vps": ("ma_l1", True),
-    "ma-vaml": ("ma_vaml", False),
-    "ma-vaml-vps": ("ma_vaml", True),
+    "ma_l1": ("ma_l1", False),
+    "ma_l1_vps": ("ma_l1", True),
+    "ma_vaml": ("ma_vaml", False),
+    "ma_vaml_vps": ("ma_vaml", True),
 }
 
 
@@ -136,7 +136,7 @@ def model_loss(method: str, model, value: Value | None, s: torch.Tensor, a: torc
                alpha: float = 1.0, lam: float = 0.0, mle_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Appendix C's combination ``alpha * L_main + lambda * L_VPS`` for ``method`` (a key of ``METHODS``).
 
-    Returns the loss and its parts (floats) for logging. VPS is added only for the ``*-vps`` methods.
+    Returns the loss and its parts (floats) for logging. VPS is added only for the ``*_vps`` methods.
     ``mle_weight`` (beta, an ablation outside the paper) adds ``beta * L_MLE`` to the value-aware methods,
     anchoring predictions to the real next states where the value function alone is flat.
     """

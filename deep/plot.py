@@ -1,8 +1,7 @@
 """Figure 2 (classic-control row) from run logs: return vs real steps, mean ± s.e.m. over seeds.
 
 Reads only ``config.json`` and ``metrics.csv`` files (no torch). ``plot_runs(run_root, out_path)`` draws one
-panel per environment and one curve per method; ``main(args)`` is what ``modeladv plot --experiment deep``
-calls (``args.root`` or ``args.run_root`` for the logs, ``args.out`` for the figure).
+panel per environment and one curve per method; ``modeladv plot --experiment deep`` calls it.
 """
 
 from __future__ import annotations
@@ -11,16 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.config import RunConfig
-from tabular.plot import plot_learning_curves
-from tabular.runs import find_runs, read_metrics
+from deep.config import ENV_NAMES, METHOD_NAMES, RunConfig
+from modeladv.plot import color, label, plot_learning_curves, pyplot, save_figure
+from modeladv.rundir import find_runs, read_metrics
 
-__all__ = ["run_label", "collect_curves", "final_returns", "plot_runs", "main"]
+__all__ = ["run_label", "collect_curves", "final_returns", "plot_runs"]
 
-ENV_ORDER = ("cartpole", "pendulum", "acrobot")
-METHOD_ORDER = ("mle", "slbo", "ma-l1", "ma-l1-vps", "ma-vaml", "ma-vaml-vps")
-COLORS = {"mle": "tab:gray", "slbo": "tab:purple", "ma-l1": "tab:blue", "ma-l1-vps": "tab:cyan",
-          "ma-vaml": "tab:red", "ma-vaml-vps": "tab:orange"}
+ENV_ORDER = ENV_NAMES
+METHOD_ORDER = METHOD_NAMES
 
 
 _MIN_STD_DEFAULT = RunConfig.value_norm_min_std
@@ -81,42 +78,27 @@ def final_returns(curves, at_step: float | None = None, window: int = 5):
 
 
 def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = None) -> Path:
-    """Draw the classic-control row of Figure 2 from the logs under ``run_root`` into ``out_path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Draw the classic-control row of Figure 2 from the logs under ``run_root`` into ``out_path``; curves are
+    labelled with the paper's names (:data:`modeladv.plot.METHOD_LABELS`) and their ablation options."""
+    plt = pyplot()
     curves = collect_curves(run_root)
     if not curves:
         raise ValueError(f"no deep runs with logged returns under {run_root}")
     envs = [e for e in ENV_ORDER if e in curves] + sorted(set(curves) - set(ENV_ORDER))
     fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 4), squeeze=False)
     for ax, env in zip(axes[0], envs):
-        ordered = {m: curves[env][m] for m in METHOD_ORDER if m in curves[env]}
-        ordered.update({m: curves[env][m] for m in sorted(set(curves[env]) - set(METHOD_ORDER))})
-        colors, spare = {}, iter(("tab:green", "tab:brown", "tab:pink", "tab:olive", "black"))
-        for m in ordered:  # an ablation keeps its method's colour unless the panel already uses it
-            c = COLORS.get(m.split("+")[0])
-            colors[m] = c if c not in colors.values() else next(spare, None)
+        keys = [m for m in METHOD_ORDER if m in curves[env]] + sorted(set(curves[env]) - set(METHOD_ORDER))
+        colors, spare, ordered = {}, iter(("tab:brown", "tab:pink", "tab:red", "tab:orange", "black")), {}
+        for m in keys:  # an ablation keeps its method's colour unless the panel already uses it
+            method, _, options = m.partition("+")
+            name = label(method) + (f" +{options}" if options else "")
+            ordered[name] = curves[env][m]
+            c = color(method)
+            colors[name] = c if c not in colors.values() else next(spare, None)
         plot_learning_curves(ax, ordered, title=env, colors=colors)
         ax.legend(fontsize=7)
     if title:
         import textwrap
 
         fig.suptitle("\n".join(textwrap.wrap(title, 45 * len(envs))), fontsize=9)
-    fig.tight_layout()
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
-
-
-def main(args) -> int:
-    """Entry point for ``modeladv plot --experiment deep``."""
-    root = getattr(args, "root", None) or getattr(args, "run_root", None) or "runs"
-    out = getattr(args, "out", None) or "figures/fig2_classic.png"
-    print(plot_runs(root, out))
-    return 0
-
+    return save_figure(fig, out_path, dpi=120)

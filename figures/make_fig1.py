@@ -5,7 +5,7 @@
 
 The logs come from the full run (about 2.5 minutes on two cores, see docs/gridworld_results.md):
 
-    modeladv gridworld --size 8 16 --seeds 5 --out results --figure figures/fig1_gridworld.png
+    modeladv gridworld --size 8 16 --seeds 5 --root results --figure figures/fig1_gridworld.png
 
 and, when present, the controls under ``results/ablation_*/`` get their table and a ``fig1_ablation_*.png``.
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tabular.experiment import collect, format_table, plot_diagnostics, plot_final_cells, plot_returns, summarize
+from tabular.gridworld.report import collect, format_table, plot_diagnostics, plot_final_cells, plot_returns, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ Reads only ``config.json`` + ``metrics.csv`` files; draws return vs real steps, 
 prints a markdown table of final returns (mean ± s.e.m. of each seed's last 5 logged iterations at the
 largest step every seed of that (env, method) reached), stating seeds and step budgets as measured.
 
-Usage: ``python figures/make_fig2.py [--root results/deep] [--out figures/fig2_classic.png]``
+Usage: ``python figures/make_fig2.py [--root results/deep] [--figure figures/fig2_classic.png]``
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from deep.plot import ENV_ORDER, METHOD_ORDER, collect_curves, final_returns, plot_runs
+from modeladv.plot import label
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,7 +26,8 @@ def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", 
     labels = {m for by_m in curves.values() for m in by_m}
     cols = sorted(labels, key=lambda m: (METHOD_ORDER.index(m.split("+")[0]) if m.split("+")[0] in METHOD_ORDER
                                          else len(METHOD_ORDER), m))
-    lines = ["| env | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    names = [label(m.partition("+")[0]) + (f" +{m.partition('+')[2]}" if "+" in m else "") for m in cols]
+    lines = ["| env | " + " | ".join(names) + " |", "|---" * (len(cols) + 1) + "|"]
     for env in [e for e in ENV_ORDER if e in curves]:
         cells = []
         for m in cols:
@@ -41,7 +43,7 @@ def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default=str(HERE.parent / "results" / "deep"))
-    p.add_argument("--out", default=str(HERE / "fig2_classic.png"))
+    p.add_argument("--figure", default=str(HERE / "fig2_classic.png"), help="figure path")
     p.add_argument("--at-step", type=float, default=None, help="tables at this step (default: the last common)")
     args = p.parse_args(argv)
     curves = collect_curves(args.root)
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = sorted({int(max(x[-1] for x, _ in r)) for by_m in curves.values() for r in by_m.values()})
     title = (f"Classic control (ours): seeds per curve {n_seeds}, real steps reached {budget} "
              f"(paper: 5 seeds, 200K)")
-    print(plot_runs(args.root, args.out, title=title))
+    print(plot_runs(args.root, args.figure, title=title))
     print(table(args.root, at_step=args.at_step))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
     print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}", at_step=args.at_step))

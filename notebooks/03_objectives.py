@@ -23,8 +23,8 @@
 # | `mle` | $\mathbb{E}[-\log P_\phi(s'\mid s,a)]$ |
 # | `ma_direct_l1` (Eq. 6/8) | $\big\lvert\tfrac{1}{1-\gamma}\mathbb{E}[\delta]\big\rvert$, $\;\delta = V(s') - P_\phi(s,a)\cdot V$ |
 # | `ma_direct_l2` | $\big(\tfrac{1}{1-\gamma}\mathbb{E}[\delta]\big)^2$ |
-# | `ma_upper_l1` (Eq. 9/10) | $\mathbb{E}\lvert\delta\rvert$ |
-# | `ma_vaml_l2` (Sec. 3.2) | $\mathbb{E}[\delta^2]$ |
+# | `ma_l1` (Eq. 9/10) | $\mathbb{E}\lvert\delta\rvert$ |
+# | `ma_vaml` (Sec. 3.2) | $\mathbb{E}[\delta^2]$ |
 #
 # This notebook puts them side by side on one small MDP: their landscapes along a path between two models,
 # which model each prefers, the true performance gap each choice leaves, and why the upper bound gives a denser
@@ -99,7 +99,7 @@ print("expected next value error, max over rows:  A", np.abs(P_A @ V - P @ V).ma
 # (Eq. 9) makes the upper bound an upper bound: $\tfrac{1}{1-\gamma}L^U_1 \ge L_1$.
 
 # %%
-names = list(tb.EXACT_OBJECTIVES)  # mle, ma_direct_l1, ma_direct_l2, ma_upper_l1, ma_vaml_l2
+names = list(tb.EXACT_OBJECTIVES)  # mle, ma_direct_l1, ma_direct_l2, ma_l1, ma_vaml
 lams = np.linspace(-0.25, 1.25, N_PATH)
 J_true = tb.performance(M, pi)
 values = {k: np.empty(N_PATH) for k in names}
@@ -114,11 +114,11 @@ for i, lam in enumerate(lams):
 
 H = 1 / (1 - gamma)
 assert np.allclose(gamma * values["ma_direct_l1"], gap, atol=1e-9)  # Lemma 1
-assert np.all(H * values["ma_upper_l1"] >= values["ma_direct_l1"] - 1e-12)  # Eq. 9
+assert np.all(H * values["ma_l1"] >= values["ma_direct_l1"] - 1e-12)  # Eq. 9
 
 fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
 titles = {"mle": "MLE (cross-entropy)", "ma_direct_l1": "direct L1 (Eq. 8)", "ma_direct_l2": "direct L2",
-          "ma_upper_l1": "upper bound L1 (Eq. 10)", "ma_vaml_l2": "VAML L2"}
+          "ma_l1": "upper bound L1 (Eq. 10)", "ma_vaml": "VAML L2"}
 for ax, k in zip(axes.flat, names):
     ax.plot(lams, values[k], "C0")
     i = int(np.argmin(values[k]))
@@ -192,12 +192,12 @@ def cosine(x, y):
 def gradient_quality(logits, T=40):
     """Cosines (budgets x repeats) between sampled and exact gradients, for the upper bound and the direct form."""
     V_phi = tb.policy_evaluation(M.replace(P=tb.model_probs(logits)), pi)
-    ex_u = tb.exact_objective("ma_upper_l1", M, pi, logits, V_phi)[1]
+    ex_u = tb.exact_objective("ma_l1", M, pi, logits, V_phi)[1]
     ex_d = tb.exact_objective("ma_direct_l1", M, pi, logits, V_phi)[1]
     cos_u, cos_d = np.empty((len(BUDGETS), N_REPEATS)), np.empty((len(BUDGETS), N_REPEATS))
     for j, N in enumerate(BUDGETS):
         for r in range(N_REPEATS):
-            cos_u[j, r] = cosine(tb.ma_upper_l1_loss(logits, V_phi, tb.sample_transitions(M, pi, N, rng))[1], ex_u)
+            cos_u[j, r] = cosine(tb.ma_l1_loss(logits, V_phi, tb.sample_transitions(M, pi, N, rng))[1], ex_u)
             bt = tb.sample_trajectories(M, pi, max(1, N // T), T, rng)
             cos_d[j, r] = cosine(tb.ma_direct_loss(logits, V_phi, bt, gamma, 1)[1], ex_d)
     return abs(J_true - M.p0 @ V_phi), cos_u, cos_d

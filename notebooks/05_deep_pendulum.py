@@ -39,14 +39,14 @@ from deep.config import TABLE1, make_config
 from deep.envs import make_spec
 from deep.objectives import METHODS, frozen, model_loss
 from deep.plot import collect_curves
-from tabular.plot import plot_learning_curves
-from tabular.runs import find_runs, read_metrics
+from modeladv.plot import plot_learning_curves
+from modeladv.rundir import find_runs, read_metrics
 
 torch.set_num_threads(1)
 
 # %% tags=["parameters"]
 QUICK = True  # False: the paper-scale budget of deep/config.py (200K real steps, ~10 min per run on one core)
-RUN_METHODS = ["mle", "ma-l1"]  # methods for the short training run
+RUN_METHODS = ["mle", "ma_l1"]  # methods for the short training run
 SEEDS = 1 if QUICK else 3
 # small networks and iterations so that the whole notebook runs in well under a minute on two CPU cores
 SMALL = dict(steps=6000, n_real=500, k_model=40, value_refresh_every=10, refresh_samples=500, k_policy=4,
@@ -69,7 +69,7 @@ print(f"obs_dim={spec.obs_dim} act_dim={spec.act_dim} max_steps={spec.max_steps}
 # (`deep.config.TABLE1`; MLE and SLBO use $\alpha = 1$).
 
 # %%
-cfg = make_config("pendulum", "ma-l1", seed=0, **SMALL)
+cfg = make_config("pendulum", "ma_l1", seed=0, **SMALL)
 trainer = Trainer(cfg)
 trainer.iterate()
 starts = trainer.buffer.segment_starts(2)
@@ -89,7 +89,7 @@ for method in METHODS:
 # %%
 trainer.model.zero_grad(set_to_none=True)
 trainer.value.zero_grad(set_to_none=True)
-loss, _ = model_loss("ma-l1", trainer.model, value, s, a, *TABLE1[("pendulum", "ma-l1")])
+loss, _ = model_loss("ma_l1", trainer.model, value, s, a, *TABLE1[("pendulum", "ma_l1")])
 loss.backward()
 model_grad = sum(float(p.grad.norm()) for p in trainer.model.parameters() if p.grad is not None)
 value_grads = [p.grad for p in trainer.value.parameters()]

@@ -1,6 +1,7 @@
 """Exact tabular toolkit for Model-Advantage Optimization (Modhe et al., 2021).
 
-Everything here is numpy/scipy/numba; ``import tabular`` never imports torch.
+The exact core: numpy/scipy/numba only. ``import tabular`` imports neither torch, gymnasium, the run layer
+(:mod:`modeladv`) nor :mod:`deep`; the gridworld experiment is the subpackage :mod:`tabular.gridworld`.
 """
 
 from .mdp import (
@@ -23,6 +24,7 @@ from .solve import (
     q_values,
     state_distribution,
     value_iteration,
+    visit_counts,
 )
 from .advantage import (
     DeviationError,
@@ -30,27 +32,28 @@ from .advantage import (
     ValueDifferenceBound,
     bellman_operator,
     deviation_error,
-    eq5_counterexample,
     expected_model_advantage,
     mean_model_advantage,
     model_advantage,
     simulation_lemma,
     value_difference_bound,
 )
+from .examples import eq5_counterexample, gridworld_example_3_5, gridworld_example_4_1, random_mdp
+from .sampling import RowSampler, TransitionBatch, sample_trajectories, sample_transitions
 from .objectives import (
     EXACT_OBJECTIVES,
+    OBJECTIVE_NAMES,
     SAMPLED_OBJECTIVES,
     L2Relation,
-    TransitionBatch,
     exact_objective,
     l2_relation,
     ma_direct_loss,
+    ma_l1_loss,
     ma_upper_l1_loss,
     ma_vaml_l2_loss,
+    ma_vaml_loss,
     mle_loss,
     model_probs,
-    sample_trajectories,
-    sample_transitions,
 )
 
 __all__ = [
@@ -71,6 +74,7 @@ __all__ = [
     "q_values",
     "state_distribution",
     "value_iteration",
+    "visit_counts",
     "DeviationError",
     "SimulationLemma",
     "ValueDifferenceBound",
@@ -82,17 +86,24 @@ __all__ = [
     "model_advantage",
     "simulation_lemma",
     "value_difference_bound",
+    "gridworld_example_3_5",
+    "gridworld_example_4_1",
+    "random_mdp",
+    "RowSampler",
+    "TransitionBatch",
+    "sample_trajectories",
+    "sample_transitions",
     "EXACT_OBJECTIVES",
+    "OBJECTIVE_NAMES",
     "SAMPLED_OBJECTIVES",
     "L2Relation",
-    "TransitionBatch",
     "exact_objective",
     "l2_relation",
     "ma_direct_loss",
+    "ma_l1_loss",
+    "ma_vaml_loss",
     "ma_upper_l1_loss",
     "ma_vaml_l2_loss",
     "mle_loss",
     "model_probs",
-    "sample_trajectories",
-    "sample_transitions",
 ]

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validate import check_mdp as _check_mdp, check_pair as _check_pair, check_values
+from .examples import eq5_counterexample
 from .mdp import TabularMDP, policy_reward, transition_matrix, validate_policy
 from .solve import evaluate, policy_evaluation
 
@@ -47,59 +49,13 @@ __all__ = [
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _check_mdp(M) -> None:
-    if not isinstance(M, TabularMDP):
-        raise ValueError(f"expected a TabularMDP; got {type(M).__name__}")
-
-
-def _check_pair(M: TabularMDP, M2: TabularMDP) -> None:
-    """Both MDPs must live on the same state/action space with the same gamma, p0 and terminals."""
-    _check_mdp(M)
-    _check_mdp(M2)
-    if (M.S, M.A) != (M2.S, M2.A):
-        raise ValueError(f"the two MDPs must have the same (S, A); got {(M.S, M.A)} and {(M2.S, M2.A)}")
-    if M.gamma != M2.gamma:
-        raise ValueError(f"the two MDPs must have the same gamma; got {M.gamma} and {M2.gamma}")
-    if not np.allclose(M.p0, M2.p0, rtol=0, atol=1e-12):
-        i = int(np.argmax(np.abs(M.p0 - M2.p0)))
-        raise ValueError(f"the two MDPs must have the same p0; they differ at s={i}: {M.p0[i]} vs {M2.p0[i]}")
-    if not np.array_equal(M.terminal, M2.terminal):
-        i = int(np.flatnonzero(M.terminal != M2.terminal)[0])
-        raise ValueError(f"the two MDPs must have the same terminal states; they differ at s={i}")
-
-
 def _check_values(M: TabularMDP, V) -> np.ndarray:
-    V = np.asarray(V, dtype=np.float64)
-    if V.shape != (M.S,):
-        raise ValueError(f"V must have shape (S,)=({M.S},); got {V.shape}")
-    bad = np.flatnonzero(~np.isfinite(V))
-    if len(bad):
-        raise ValueError(f"V must be finite; found {V[bad[0]]} at s={int(bad[0])}")
-    return V
+    return check_values(V, M.S)
 
 
 def _expect_next(M: TabularMDP, pi: np.ndarray, V: np.ndarray) -> np.ndarray:
     """``(P^pi_M V)(s) = E_{s' ~ P^pi_M(s)} V(s')``, shape ``(S,)``; never forms a dense (S, S) for sparse M."""
     return np.asarray(transition_matrix(M, pi) @ V, dtype=np.float64).ravel()
-
-
-def _visit_weights(M: TabularMDP, pi: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Discounted visit counts ``w = p0^T (I - gamma P_pi)^{-1}`` on live states (0 on terminals), ``(S,)``.
-
-    ``sum_s w(s) f(s) = 1/(1-gamma) E_{d}[f]`` for ``gamma < 1`` whenever ``f`` vanishes on terminal
-    states. Built from the public solvers: ``w`` is proportional to ``d`` on live states and sums to the
-    expected discounted number of live steps ``L = V(p0)`` of the reward "1 per live step".
-    """
-    live = ~M.terminal
-    if M.gamma < 1 and live.all():
-        return d / (1.0 - M.gamma)
-    mass = d[live].sum()
-    w = np.zeros(M.S)
-    if mass <= 0:  # the episode starts on a terminal state
-        return w
-    L = float(M.p0 @ policy_evaluation(M.replace(R=np.where(live[:, None], 1.0, 0.0) * np.ones((1, M.A))), pi))
-    w[live] = L * d[live] / mass
-    return w
 
 
 def bellman_operator(M: TabularMDP, pi, V) -> np.ndarray:
@@ -229,7 +185,7 @@ def simulation_lemma(M: TabularMDP, M2: TabularMDP, pi, normalized: bool = False
         raise ValueError("normalized values (1 - gamma) V are identically 0 at gamma = 1; use normalized=False")
     scale = (1.0 - g) if normalized else 1.0
     ev, ev2 = evaluate(M, pi), evaluate(M2, pi)
-    w = _visit_weights(M, pi, ev.d)  # sum_s w(s) f(s) = 1/(1-gamma) E_{d_M}[f]
+    w = ev.visits  # sum_s w(s) f(s) = 1/(1-gamma) E_{d_M}[f]
     dR = policy_reward(M, pi) - policy_reward(M2, pi)
     adv = mean_model_advantage(M, M2, pi, V=scale * ev2.V)  # E_{P^pi_M(s)} A_M2(s, .) in the chosen convention
     lhs = scale * (ev.J - ev2.J)
@@ -281,7 +237,7 @@ def deviation_error(M: TabularMDP, M2: TabularMDP, pi) -> DeviationError:
     _check_pair(M, M2)
     pi = validate_policy(M, pi)
     ev, ev2 = evaluate(M, pi), evaluate(M2, pi)
-    w, w2 = _visit_weights(M, pi, ev.d), _visit_weights(M2, pi, ev2.d)
+    w, w2 = ev.visits, ev2.visits
     lhs = ev.J - ev2.J
 
     def deviation(V):  # T_M V - T_M2 V
@@ -291,30 +247,6 @@ def deviation_error(M: TabularMDP, M2: TabularMDP, pi) -> DeviationError:
     proof, dual, printed = float(w @ dev_V2), float(w2 @ dev_V), float(w @ dev_V)
     return DeviationError(lhs=lhs, proof_form=proof, dual_form=dual, printed_form=printed,
                           proof_residual=lhs - proof, dual_residual=lhs - dual, printed_residual=lhs - printed)
-
-
-def eq5_counterexample() -> tuple[TabularMDP, TabularMDP, np.ndarray]:
-    """A two-state MDP pair where Eq. 5 as printed fails (hand-checkable); returns ``(M, M2, pi)``.
-
-    One action, ``gamma = 1/2``, start in state 0, identical rewards ``R = (0, 1)`` (state 1 pays 1 per
-    step and is absorbing in both). ``M`` moves 0 -> 1; ``M2`` keeps 0 -> 0. Then::
-
-        V_M  = (1, 2),  J_M  = 1      (V(1) = 1/(1-gamma) = 2, V(0) = gamma * 2)
-        V_M2 = (0, 2),  J_M2 = 0      so  J_M - J_M2 = 1
-        d_M  = (1/2, 1/2),  d_M2 = (1, 0)
-        T_M V_M - T_M2 V_M  = (gamma (V_M(1) - V_M(0)), 0) = (1/2, 0)
-        printed Eq. 5:  2 * (1/2 * 1/2)              = 1/2   (wrong)
-        dual form:      2 * (1 * 1/2)                = 1     (d_M2 instead of d_M)
-        T_M V_M2 - T_M2 V_M2 = (gamma (2 - 0), 0) = (1, 0)
-        proof form:     2 * (1/2 * 1)                = 1
-    """
-    gamma = 0.5
-    R = np.array([[0.0], [1.0]])
-    p0 = np.array([1.0, 0.0])
-    P = np.array([[[0.0, 1.0]], [[0.0, 1.0]]])
-    P2 = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
-    pi = np.ones((2, 1))
-    return TabularMDP(P, R, p0, gamma), TabularMDP(P2, R, p0, gamma), pi
 
 
 # ---- Appendix A, Eq. 15/16 --------------------------------------------------------------------------

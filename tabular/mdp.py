@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._validate import PROB_ATOL, check_finite as _check_finite, check_gamma, check_policy, check_stochastic_rows as _check_stochastic_rows
+
 __all__ = [
     "TabularMDP",
     "from_gymnasium",
@@ -27,33 +29,6 @@ __all__ = [
     "uniform_policy",
     "PROB_ATOL",
 ]
-
-#: Tolerance on probabilities: entries may undershoot 0 or overshoot 1 by this much, rows may miss 1 by it.
-PROB_ATOL = 1e-8
-
-
-def _check_finite(name: str, x: np.ndarray) -> None:
-    if not np.all(np.isfinite(x)):
-        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
-        raise ValueError(f"{name} must be finite; found {x[idx]} at index {idx}")
-
-
-def _check_stochastic_rows(name: str, rows: np.ndarray, row_sums: np.ndarray, A: int | None) -> None:
-    """rows: 2-D dense view (or None for sparse), row_sums: (n,). Reports the first bad (s, a) row."""
-
-    def where(i: int) -> str:
-        return f"(s={i // A}, a={i % A})" if A is not None else f"s={i}"
-
-    if rows is not None:
-        bad = np.argwhere((rows < -PROB_ATOL) | (rows > 1 + PROB_ATOL))
-        if len(bad):
-            i, j = (int(v) for v in bad[0])
-            raise ValueError(f"{name}: probabilities must lie in [0, 1]; row {where(i)} has {rows[i, j]} at s'={j}")
-    bad_rows = np.flatnonzero(np.abs(row_sums - 1.0) > 1e-6)
-    if len(bad_rows):
-        i = int(bad_rows[0])
-        raise ValueError(f"{name}: each row must sum to 1; row {where(i)} sums to {row_sums[i]:.10g}")
-
 
 class TabularMDP:
     """A finite MDP ``(S, A, P, R, p0, gamma)``, validated once and read-only afterwards.
@@ -150,9 +125,10 @@ class TabularMDP:
         term.setflags(write=False)
 
         # --- gamma -------------------------------------------------------------------------------
-        gamma = float(gamma)
-        if not np.isfinite(gamma) or gamma < 0 or gamma > 1:
-            raise ValueError(f"gamma must lie in [0, 1); got {gamma}")
+        try:
+            gamma = check_gamma(gamma)
+        except ValueError:
+            raise ValueError(f"gamma must lie in [0, 1) (1 only for an episodic MDP); got {gamma!r}") from None
         if gamma == 1 and not term.any():
             raise ValueError("gamma = 1 requires an episodic MDP: declare its absorbing `terminal` states")
 
@@ -222,12 +198,7 @@ class TabularMDP:
 
 def validate_policy(M: TabularMDP, pi: Any) -> np.ndarray:
     """Return ``pi`` as a float ``(S, A)`` array, or raise ``ValueError`` naming the first bad row."""
-    pi = np.asarray(pi, dtype=np.float64)
-    if pi.shape != (M.S, M.A):
-        raise ValueError(f"policy must have shape (S, A)=({M.S}, {M.A}); got {pi.shape}")
-    _check_finite("policy", pi)
-    _check_stochastic_rows("policy", pi, pi.sum(axis=1), None)
-    return pi
+    return check_policy(M, pi)
 
 
 def uniform_policy(M: TabularMDP) -> np.ndarray:

@@ -39,21 +39,25 @@ Writing both with ``A = gamma delta`` instead of ``delta`` multiplies both sides
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Dict, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, NamedTuple, Tuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from .mdp import TabularMDP, transition_matrix, validate_policy
-from .solve import evaluate
+from ._validate import check_gamma, check_logits, check_mdp, check_policy, check_values
+from .mdp import TabularMDP
+from .sampling import TransitionBatch, sample_trajectories, sample_transitions
+from .solve import visit_counts
 
 __all__ = [
     "TransitionBatch",
     "model_probs",
     "mle_loss",
+    "ma_l1_loss",
+    "ma_vaml_loss",
     "ma_upper_l1_loss",
     "ma_vaml_l2_loss",
+    "OBJECTIVE_NAMES",
     "ma_direct_loss",
     "SAMPLED_OBJECTIVES",
     "exact_objective",
@@ -73,111 +77,7 @@ Objective = Tuple[float, np.ndarray]
 KERNEL_MIN_BATCH = 4096
 
 
-# ---- data ---------------------------------------------------------------------------------------------
-def _int_array(name: str, x) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D integer array; got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integers; got dtype {arr.dtype}")
-    out = np.array(arr, dtype=np.int64)  # a private copy: the batch is immutable
-    out.setflags(write=False)
-    return out
-
-
-@dataclass(frozen=True, eq=False)
-class TransitionBatch:
-    """Transitions ``(s, a, s2)`` from the true environment, optionally with their place in an episode.
-
-    Attributes:
-        s, a, s2: ``(N,)`` integer arrays: state, action, next state.
-        t: ``(N,)`` time index of each transition within its episode (``t >= 0``), or ``None``.
-        episode: ``(N,)`` episode id of each transition, or ``None``. ``t`` and ``episode`` are needed only
-            by the direct objectives (Eq. 8), which weight by ``gamma^t`` and average over episodes.
-
-    The arrays are copied to read-only ``int64``; their ranges are checked once here (non-negative, equal
-    length, ``N >= 1``) and against ``(S, A)`` by each objective in O(1) using the stored maxima.
-
-    Raises:
-        ValueError: on non-integer or non-1-D arrays, unequal lengths, an empty batch, negative entries, or
-            only one of ``t``/``episode`` given.
-    """
-
-    s: np.ndarray
-    a: np.ndarray
-    s2: np.ndarray
-    t: Optional[np.ndarray] = None
-    episode: Optional[np.ndarray] = None
-    _max: Tuple[int, int, int] = field(init=False, repr=False, compare=False)
-    _n_episodes: int = field(init=False, repr=False, compare=False)
-    _sa: dict = field(init=False, repr=False, compare=False, default_factory=dict)
-
-    def __post_init__(self):
-        names = ("s", "a", "s2") + tuple(k for k in ("t", "episode") if getattr(self, k) is not None)
-        if (self.t is None) != (self.episode is None):
-            raise ValueError("give both t and episode (needed by the direct objectives) or neither")
-        arrays = {k: _int_array(k, getattr(self, k)) for k in names}
-        n = len(arrays["s"])
-        for k, v in arrays.items():
-            if len(v) != n:
-                raise ValueError(f"all arrays must have the same length; s has {n}, {k} has {len(v)}")
-        if n == 0:
-            raise ValueError("a TransitionBatch needs at least one transition")
-        for k, v in arrays.items():
-            if v.min() < 0:
-                i = int(np.argmin(v))
-                raise ValueError(f"{k} must be non-negative; {k}[{i}] = {v[i]}")
-            object.__setattr__(self, k, v)
-        object.__setattr__(self, "_max", (int(arrays["s"].max()), int(arrays["a"].max()), int(arrays["s2"].max())))
-        n_ep = len(np.unique(arrays["episode"])) if "episode" in arrays else 0
-        object.__setattr__(self, "_n_episodes", n_ep)
-
-    def __len__(self) -> int:
-        return len(self.s)
-
-    def sa(self, A: int) -> np.ndarray:
-        """Flattened state-action indices ``s * A + a`` ``(N,)`` (computed once per ``A`` and cached)."""
-        if A not in self._sa:
-            sa = self.s * A + self.a
-            sa.setflags(write=False)
-            self._sa[A] = sa
-        return self._sa[A]
-
-    @property
-    def n_episodes(self) -> int:
-        """Number of distinct episode ids (``m`` of Eq. 8); 0 when ``episode`` is absent."""
-        return self._n_episodes
-
-    def check(self, S: int, A: int) -> None:
-        """Raise ``ValueError`` unless every ``s, s2 < S`` and ``a < A`` (O(1): uses the stored maxima)."""
-        for name, hi, lim in zip(("s", "a", "s2"), self._max, (S, A, S)):
-            if hi >= lim:
-                i = int(np.argmax(getattr(self, name)))
-                raise ValueError(f"{name} must lie in [0, {lim}); {name}[{i}] = {hi}")
-
-
 # ---- model --------------------------------------------------------------------------------------------
-def _check_logits(logits) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    if logits.ndim != 3 or logits.shape[0] != logits.shape[2] or 0 in logits.shape:
-        raise ValueError(f"logits must have shape (S, A, S) with S, A >= 1; got {logits.shape}")
-    if not np.all(np.isfinite(logits)):
-        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(logits))[0])
-        raise ValueError(f"logits must be finite; found {logits[idx]} at index {idx}")
-    return logits
-
-
-def _check_V(V, S: int) -> np.ndarray:
-    V = np.asarray(V, dtype=np.float64)
-    if V.shape != (S,):
-        raise ValueError(f"V must have shape (S,)=({S},); got {V.shape}")
-    if not np.all(np.isfinite(V)):
-        i = int(np.flatnonzero(~np.isfinite(V))[0])
-        raise ValueError(f"V must be finite; found {V[i]} at s={i}")
-    return V
-
-
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
@@ -189,7 +89,7 @@ def model_probs(logits) -> np.ndarray:
     Raises:
         ValueError: if ``logits`` is not ``(S, A, S)`` or not finite.
     """
-    return np.exp(_log_softmax(_check_logits(logits)))
+    return np.exp(_log_softmax(check_logits(logits)))
 
 
 def _value_jacobian(p: np.ndarray, V: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -199,12 +99,12 @@ def _value_jacobian(p: np.ndarray, V: np.ndarray) -> Tuple[np.ndarray, np.ndarra
 
 
 def _prepare(logits, V, batch) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    logits = _check_logits(logits)
+    logits = check_logits(logits)
     S, A = logits.shape[:2]
     if not isinstance(batch, TransitionBatch):
         raise ValueError(f"batch must be a TransitionBatch; got {type(batch).__name__}")
     batch.check(S, A)
-    return logits, (None if V is None else _check_V(V, S)), batch.sa(A)
+    return logits, (None if V is None else check_values(V, S)), batch.sa(A)
 
 
 def _delta_accumulate(pV, V, sa, s2, t, gamma, kind, SA):
@@ -245,7 +145,7 @@ def mle_loss(logits, batch: TransitionBatch) -> Objective:
     return total / N, grad
 
 
-def ma_upper_l1_loss(logits, V, batch: TransitionBatch) -> Objective:
+def ma_l1_loss(logits, V, batch: TransitionBatch) -> Objective:
     """Model-advantage upper bound, Eq. 10: ``L1^U = (1/N) sum_i |V[s2_i] - P_phi(s_i, a_i) . V|``.
 
     Args:
@@ -260,22 +160,15 @@ def ma_upper_l1_loss(logits, V, batch: TransitionBatch) -> Objective:
     return total / N, -(W / N)[..., None] * J
 
 
-def ma_vaml_l2_loss(logits, V, batch: TransitionBatch) -> Objective:
+def ma_vaml_loss(logits, V, batch: TransitionBatch) -> Objective:
     """L2 VAML (IterVAML, Farahmand 2017; Eq. 9 with the squared norm): ``(1/N) sum_i delta_i^2``.
 
-    Args/returns as :func:`ma_upper_l1_loss`; ``grad[s, a] = -(1/N) sum_{i at (s,a)} 2 delta_i J[s, a]``
+    Args/returns as :func:`ma_l1_loss`; ``grad[s, a] = -(1/N) sum_{i at (s,a)} 2 delta_i J[s, a]``
     with ``J[s, a] = P_phi(s,a) (V - P_phi(s,a).V)``.
     """
     total, W, J = _value_aware(logits, V, batch, 1)
     N = len(batch)
     return total / N, -(W / N)[..., None] * J
-
-
-def _check_gamma(gamma) -> float:
-    g = float(gamma)
-    if not (0.0 <= g <= 1.0):
-        raise ValueError(f"gamma must lie in [0, 1]; got {gamma}")
-    return g
 
 
 def ma_direct_loss(logits, V, batch: TransitionBatch, gamma: float, norm: int = 1) -> Objective:
@@ -295,7 +188,7 @@ def ma_direct_loss(logits, V, batch: TransitionBatch, gamma: float, norm: int = 
     """
     if norm not in (1, 2):
         raise ValueError(f"norm must be 1 or 2; got {norm!r}")
-    g = _check_gamma(gamma)
+    g = check_gamma(gamma)
     if not isinstance(batch, TransitionBatch) or batch.t is None:
         raise ValueError("the direct objective needs a TransitionBatch with t and episode (Eq. 8 sums over "
                          "episodes); use sample_trajectories")
@@ -322,9 +215,17 @@ SAMPLED_OBJECTIVES: Dict[str, Callable[..., Objective]] = {
     "mle": lambda logits, V, batch, gamma: mle_loss(logits, batch),
     "ma_direct_l1": _sampled_direct(1),
     "ma_direct_l2": _sampled_direct(2),
-    "ma_upper_l1": lambda logits, V, batch, gamma: ma_upper_l1_loss(logits, V, batch),
-    "ma_vaml_l2": lambda logits, V, batch, gamma: ma_vaml_l2_loss(logits, V, batch),
+    "ma_l1": lambda logits, V, batch, gamma: ma_l1_loss(logits, V, batch),
+    "ma_vaml": lambda logits, V, batch, gamma: ma_vaml_loss(logits, V, batch),
 }
+
+
+#: The tabular objectives in the paper's Figure-1 order; the same names as in ``deep`` and on the command line.
+OBJECTIVE_NAMES = tuple(SAMPLED_OBJECTIVES)
+
+#: Names of the first release, kept for one more: the assignments' templates call them.
+ma_upper_l1_loss = ma_l1_loss
+ma_vaml_l2_loss = ma_vaml_loss
 
 
 # ---- exact objectives ---------------------------------------------------------------------------------
@@ -339,30 +240,13 @@ class _Exact(NamedTuple):
     V: np.ndarray
 
 
-def _visits(M: TabularMDP, pi: np.ndarray) -> np.ndarray:
-    """Discounted visit counts over live states ``w = p0^T (I - gamma P_pi)^{-1}`` (zero on terminals).
-
-    For ``gamma < 1`` this is ``d / (1 - gamma)`` on live states with ``d`` from :func:`tabular.evaluate`, which
-    is memoized per ``(M, pi)``: repeated exact objectives under a fixed policy factorize once.
-    """
-    if M.gamma < 1:
-        w = evaluate(M, pi).d / (1.0 - M.gamma)
-        w[M.terminal] = 0.0
-        return w
-    from .solve import _Factor
-
-    return _Factor(M, transition_matrix(M, pi)).solve_T(M.p0)
-
-
 def _exact_terms(M: TabularMDP, pi, logits, V) -> _Exact:
-    if not isinstance(M, TabularMDP):
-        raise ValueError(f"expected a TabularMDP; got {type(M).__name__}")
-    pi = validate_policy(M, pi)
-    logits = _check_logits(logits)
+    pi = check_policy(M, pi)
+    logits = check_logits(logits)
     if logits.shape != (M.S, M.A, M.S):
         raise ValueError(f"logits must have shape (S, A, S)=({M.S}, {M.A}, {M.S}); got {logits.shape}")
-    V = _check_V(V, M.S)
-    w = _visits(M, pi)
+    V = check_values(V, M.S)
+    w = visit_counts(M, pi)  # memoized per (M, pi): repeated exact objectives factorize once
     H = float(w.sum())
     if H <= 0:
         raise ValueError("p0 is supported on terminal states only: the policy makes no transitions")
@@ -420,8 +304,8 @@ EXACT_OBJECTIVES: Dict[str, Callable[..., Objective]] = {
     "mle": lambda M, pi, logits, V: _exact_mle(_exact_terms(M, pi, logits, V)),
     "ma_direct_l1": lambda M, pi, logits, V: _exact_direct(_exact_terms(M, pi, logits, V), 1),
     "ma_direct_l2": lambda M, pi, logits, V: _exact_direct(_exact_terms(M, pi, logits, V), 2),
-    "ma_upper_l1": lambda M, pi, logits, V: _exact_upper_l1(_exact_terms(M, pi, logits, V)),
-    "ma_vaml_l2": lambda M, pi, logits, V: _exact_vaml_l2(_exact_terms(M, pi, logits, V)),
+    "ma_l1": lambda M, pi, logits, V: _exact_upper_l1(_exact_terms(M, pi, logits, V)),
+    "ma_vaml": lambda M, pi, logits, V: _exact_vaml_l2(_exact_terms(M, pi, logits, V)),
 }
 
 
@@ -429,7 +313,7 @@ def exact_objective(name: str, M: TabularMDP, pi, logits, V) -> Objective:
     """The expectation of the sampled objective ``name`` under the true MDP ``M`` and policy ``pi``.
 
     Transitions are ``s ~ d_{M,pi}`` (normalized, Eq. 1), ``a ~ pi(s)``, ``s2 ~ P_M(s, a)``, so e.g.
-    ``ma_upper_l1 = E_d E_pi E_{P_M} |delta|`` and ``mle = E[-log P_phi(s2|s,a)]``; the direct forms use infinite
+    ``ma_l1 = E_d E_pi E_{P_M} |delta|`` and ``mle = E[-log P_phi(s2|s,a)]``; the direct forms use infinite
     trajectories from ``p0``: ``ma_direct_l1 = |H E_d[delta]|``, ``ma_direct_l2 = (H E_d[delta])^2`` with
     ``H = 1/(1-gamma)`` (see the module docstring for terminal states). ``gamma * ma_direct_l1`` equals
     ``|J_M(pi) - J_{M_phi}(pi)|`` when ``V = V^pi_{M_phi}`` and the rewards agree (Lemma 1, Eq. 3).
@@ -488,7 +372,7 @@ class L2Relation(NamedTuple):
 def l2_relation(M: TabularMDP, pi, logits, V) -> L2Relation:
     """Compare L2 VAML with the squared direct objective in both conventions (the Sec. 3.2 erratum).
 
-    Consistent with :func:`exact_objective`: ``vaml = exact ma_vaml_l2`` and
+    Consistent with :func:`exact_objective`: ``vaml = exact ma_vaml`` and
     ``direct_unnormalized = exact ma_direct_l2``.
     """
     e = _exact_terms(M, pi, logits, V)
@@ -498,99 +382,3 @@ def l2_relation(M: TabularMDP, pi, logits, V) -> L2Relation:
     return L2Relation(mean, msq, e.H)
 
 
-# ---- sampling -----------------------------------------------------------------------------------------
-class _RowSampler:
-    """Draws a column from chosen rows of a row-stochastic matrix (dense ``(n, k)`` or CSR) by inversion.
-
-    Row ``r``'s cumulative distribution is shifted to ``(r, r + 1]`` so one ``searchsorted`` over all rows
-    serves every draw; zero-probability entries are never drawn.
-    """
-
-    def __init__(self, P):
-        if sp.issparse(P):
-            P = sp.csr_matrix(P)
-            lengths = np.diff(P.indptr)
-            rows = np.repeat(np.arange(P.shape[0]), lengths)
-            cum = np.cumsum(P.data)
-            start = np.concatenate(([0.0], cum))[P.indptr[:-1]]
-            totals = np.add.reduceat(P.data, P.indptr[:-1]) if len(P.data) else np.zeros(0)
-            totals = np.where(lengths > 0, totals, 1.0)
-            local = (cum - start[rows]) / totals[rows]
-            local[P.indptr[1:][lengths > 0] - 1] = 1.0  # each row's cdf ends at exactly 1
-            self._cols = P.indices
-        else:
-            P = np.asarray(P)
-            n, k = P.shape
-            c = np.cumsum(P, axis=1)
-            local = (c / c[:, -1:]).ravel()
-            rows = np.repeat(np.arange(n), k)
-            self._cols = np.tile(np.arange(k), n)
-        # clamp the last entry of each row to exactly 1 so every draw lands inside its row
-        self._G = rows + np.minimum(local, 1.0)
-
-    def sample(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        u = rng.random(len(rows))
-        pos = np.searchsorted(self._G, rows + u, side="right")
-        return self._cols[pos]
-
-
-def _check_sampling(M, pi, rng) -> np.ndarray:
-    if not isinstance(M, TabularMDP):
-        raise ValueError(f"expected a TabularMDP; got {type(M).__name__}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
-    return validate_policy(M, pi)
-
-
-def _positive_int(name: str, n) -> int:
-    if int(n) != n or n < 1:
-        raise ValueError(f"{name} must be a positive integer; got {n}")
-    return int(n)
-
-
-def sample_transitions(M: TabularMDP, pi, n: int, rng: np.random.Generator) -> TransitionBatch:
-    """``n`` i.i.d. transitions ``s ~ d_{M,pi}`` (normalized, Eq. 1), ``a ~ pi(s)``, ``s2 ~ P_M(s, a)``.
-
-    Their empirical objectives are unbiased for :func:`exact_objective` (the non-direct forms). With
-    terminal states, ``d`` lives on the live states.
-    """
-    pi = _check_sampling(M, pi, rng)
-    n = _positive_int("n", n)
-    w = _visits(M, pi)
-    if w.sum() <= 0:
-        raise ValueError("p0 is supported on terminal states only: the policy makes no transitions")
-    w = np.maximum(w, 0.0)  # visit counts are >= 0; drop round-off below 0
-    s = rng.choice(M.S, size=n, p=w / w.sum())
-    a = _RowSampler(pi).sample(s, rng)
-    s2 = _RowSampler(M.P_flat).sample(s * M.A + a, rng)
-    return TransitionBatch(s, a, s2)
-
-
-def sample_trajectories(M: TabularMDP, pi, n_traj: int, horizon: int, rng: np.random.Generator) -> TransitionBatch:
-    """``n_traj`` episodes from ``s_0 ~ p0`` following ``pi`` in ``M`` for ``horizon`` steps (or until a
-    terminal state is entered), as one batch with ``t`` and ``episode`` set (sorted by episode, then ``t``).
-
-    The direct objective of such a batch estimates the exact one up to the truncation ``gamma^horizon``.
-    """
-    pi = _check_sampling(M, pi, rng)
-    n_traj = _positive_int("n_traj", n_traj)
-    horizon = _positive_int("horizon", horizon)
-    act, nxt = _RowSampler(pi), _RowSampler(M.P_flat)
-    s = _RowSampler(M.p0[None, :]).sample(np.zeros(n_traj, dtype=np.int64), rng)
-    ep = np.arange(n_traj)
-    live = ~M.terminal[s]
-    s, ep = s[live], ep[live]
-    parts = []
-    for t in range(horizon):
-        if len(s) == 0:
-            break
-        a = act.sample(s, rng)
-        s2 = nxt.sample(s * M.A + a, rng)
-        parts.append((s, a, s2, np.full(len(s), t), ep))
-        live = ~M.terminal[s2]
-        s, ep = s2[live], ep[live]
-    if not parts:
-        raise ValueError("p0 is supported on terminal states only: the policy makes no transitions")
-    s, a, s2, t, e = (np.concatenate(x) for x in zip(*parts))
-    order = np.lexsort((t, e))
-    return TransitionBatch(s[order], a[order], s2[order], t[order], e[order])

@@ -6,6 +6,7 @@ distribution (a transposed solve): LAPACK for dense ``P``, SuperLU for sparse ``
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Iterator
@@ -22,6 +23,7 @@ __all__ = [
     "Evaluation",
     "SolveResult",
     "evaluate",
+    "visit_counts",
     "policy_evaluation",
     "q_values",
     "occupancy",
@@ -106,11 +108,18 @@ class Evaluation:
         V: state values ``(S,)`` (unnormalized).
         d: normalized discounted state distribution ``d_{M,pi}`` of Eq. 1, ``(S,)``, sums to 1.
         J: ``p0 . V``, the policy's return.
+        visits: discounted visit counts of the live states, ``w = p0^T (I - gamma P_pi)^{-1}`` restricted to
+            non-terminal states (0 on terminals), ``(S,)``. ``sum_s w(s) f(s) = 1/(1-gamma) E_d[f]`` for any
+            ``f`` that vanishes on terminals; with ``gamma = 1`` it is the expected sum over the episode.
     """
 
     V: np.ndarray
     d: np.ndarray
     J: float
+    visits: np.ndarray
+
+    def _copy(self) -> "Evaluation":
+        return Evaluation(V=self.V.copy(), d=self.d.copy(), J=self.J, visits=self.visits.copy())
 
 
 def _validated(M: TabularMDP, pi) -> np.ndarray:
@@ -135,13 +144,13 @@ _EVAL_CACHE_PER_MDP = 4
 def _cache_get(M: TabularMDP, pi: np.ndarray) -> "Evaluation | None":
     for key, ev in _EVAL_CACHE.get(M, ()):
         if np.array_equal(key, pi):
-            return Evaluation(V=ev.V.copy(), d=ev.d.copy(), J=ev.J)
+            return ev._copy()
     return None
 
 
 def _cache_put(M: TabularMDP, pi: np.ndarray, ev: "Evaluation") -> None:
     entries = _EVAL_CACHE.setdefault(M, [])
-    entries.insert(0, (np.array(pi), Evaluation(V=ev.V.copy(), d=ev.d.copy(), J=ev.J)))
+    entries.insert(0, (np.array(pi), ev._copy()))
     del entries[_EVAL_CACHE_PER_MDP:]
 
 
@@ -170,17 +179,36 @@ def evaluate(M: TabularMDP, pi) -> Evaluation:
     Raises:
         ValueError: bad policy, or (gamma = 1) a policy that does not terminate.
     """
-    pi = _validated(M, pi)
+    return _evaluate(M, _validated(M, pi))
+
+
+def _evaluate(M: TabularMDP, pi: np.ndarray) -> Evaluation:
     hit = _cache_get(M, pi)
     if hit is not None:
         return hit
     P_pi = transition_matrix(M, pi)
     f = _Factor(M, P_pi)
     V = f.solve(policy_reward(M, pi))
-    d = _normalize_visits(M, f.solve_T(M.p0), P_pi)
-    ev = Evaluation(V=V, d=d, J=float(M.p0 @ V))
+    raw = f.solve_T(M.p0)
+    d = _normalize_visits(M, raw, P_pi)
+    if M.gamma < 1:
+        # d / (1 - gamma) is the same count, with the normalization of d (sum exactly 1/(1-gamma) without terminals)
+        visits = d / (1.0 - M.gamma)
+        visits[M.terminal] = 0.0
+    else:
+        visits = raw
+    ev = Evaluation(V=V, d=d, J=float(M.p0 @ V), visits=visits)
     _cache_put(M, pi, ev)
     return ev
+
+
+def visit_counts(M: TabularMDP, pi) -> np.ndarray:
+    """Discounted visit counts of the live states ``w = p0^T (I - gamma P_pi)^{-1}`` (0 on terminals), ``(S,)``.
+
+    The weighting behind every ``1/(1-gamma) E_{s~d}[f(s)]`` of the paper (Eq. 1 unnormalized); the same
+    factorization as :func:`evaluate` (memoized per ``(M, pi)``).
+    """
+    return evaluate(M, pi).visits
 
 
 def policy_evaluation(M: TabularMDP, pi) -> np.ndarray:
@@ -261,7 +289,13 @@ def value_iteration(M: TabularMDP, tol: float = 1e-10, max_iter: int = 100_000, 
 
     Stops when ``||V_{k+1} - V_k||_inf < tol (1 - gamma) / (2 gamma)`` (Puterman Thm. 6.3.1), so the
     returned ``V`` is within ``tol/2`` of ``V*``. With ``gamma = 1`` it stops at ``||dV||_inf < tol``.
+
+    Returns:
+        :class:`SolveResult`; ``converged`` is False (and a ``RuntimeWarning`` is issued) when ``max_iter``
+        iterations end before the stopping rule holds: ``V`` is then the last iterate, not ``tol``-optimal.
     """
+    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
     if not tol > 0:
         raise ValueError(f"tol must be positive; got {tol}")
     V = np.zeros(M.S) if V0 is None else np.array(V0, dtype=np.float64)
@@ -270,8 +304,8 @@ def value_iteration(M: TabularMDP, tol: float = 1e-10, max_iter: int = 100_000, 
     g = M.gamma
     thresh = tol if g in (0.0, 1.0) else tol * (1 - g) / (2 * g)
     converged = False
-    n = 0
-    for n in range(1, max_iter + 1):
+    n, delta = 0, float("inf")
+    for n in range(1, int(max_iter) + 1):
         Q = _q_from_v(M, V)
         V_new = Q.max(axis=1)
         delta = np.max(np.abs(V_new - V)) if M.S else 0.0
@@ -279,6 +313,9 @@ def value_iteration(M: TabularMDP, tol: float = 1e-10, max_iter: int = 100_000, 
         if delta < thresh:
             converged = True
             break
+    if not converged:
+        warnings.warn(f"value_iteration did not converge in {max_iter} iterations (last change {delta:.3g}, "
+                      f"threshold {thresh:.3g}); the result's converged is False", RuntimeWarning, stacklevel=2)
     pi = greedy_policy(_q_from_v(M, V))
     return SolveResult(V=V, pi=pi, n_iter=n, converged=converged)
 

@@ -1,0 +1,302 @@
+"""The subcommands of ``modeladv``: each one's options dataclass (its flags) and its implementation.
+
+Heavy imports (torch, Gymnasium, the experiments) happen inside each ``run_*``, so ``modeladv verify`` never
+imports torch. The same option means the same everywhere: ``--root`` a run root, ``--figure`` a figure path,
+``--workers`` processes, ``--seeds`` a count of seeds ``0..K-1``, ``--wait`` waiting for runs another process
+holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deep.config import ENV_NAMES, METHOD_NAMES, RunConfig
+from tabular.gridworld.config import Config as GridConfig
+
+from .cli import Command, values_for
+from .guards import check_figure_path, check_memory, check_output_dir
+
+__all__ = ["COMMANDS", "VerifyOptions", "GridworldOptions", "TrainOptions", "SweepOptions", "PlotOptions"]
+
+
+# ---- verify ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VerifyOptions:
+    seed: int = 0
+    """seed of the random MDPs"""
+    n_mdps: int = 5
+    """number of random MDP pairs (>= 0)"""
+    states: int = 10
+    """states of each random MDP (>= 1)"""
+    actions: int = 3
+    """actions of each random MDP (>= 1)"""
+    gamma: float = 0.9
+    """discount of the random MDPs, in [0, 1)"""
+    json: bool = False
+    """print the rows and the summary as JSON"""
+
+
+def run_verify(values: dict) -> int:
+    """Check Lemma 1 and Corollary 2 on random MDPs and Sutton & Barto's grids; show printed Eq. 3 and 5 failing.
+
+    modeladv verify                        # 5 random 10-state pairs + textbook grids
+    modeladv verify --gamma 0.99 --json
+    """
+    from modeladv.config import check_float, check_int
+    from tabular.verify import TOL, format_table, verify_cases, verify_pair
+
+    o = VerifyOptions(**values_for(VerifyOptions, values))
+    check_float("--gamma", o.gamma, 0.0, 1.0, high_open=True)
+    check_int("--states", o.states, 1)
+    check_int("--actions", o.actions, 1)
+    check_int("--n-mdps", o.n_mdps, 0)
+    rows = [verify_pair(*c) for c in verify_cases(o.seed, o.n_mdps, o.states, o.actions, o.gamma)]
+    failed = {c: sum(abs(getattr(r, c)) > TOL * max(1.0, abs(r.lhs)) for r in rows) for c in ("printed_eq3", "printed_eq5")}
+    ok = all(r.exact_ok for r in rows)
+    if o.json:
+        print(json.dumps({"rows": [dataclasses.asdict(r) | {"exact_ok": r.exact_ok} for r in rows],
+                          "printed_failures": failed, "n": len(rows), "pass": ok}, indent=1))
+        return 0 if ok else 1
+    print("Residuals (lhs - rhs) of Lemma 1 (Eq. 3) and Corollary 2 (Eq. 5), values unnormalized unless '(norm)'")
+    print(format_table(rows))
+    print(f"\nprinted Eq. 3 (unnormalized values) fails on {failed['printed_eq3']}/{len(rows)} pairs "
+          "(holds only for (1-gamma)-normalized values or equal expected rewards)")
+    print(f"printed Eq. 5 fails on {failed['printed_eq5']}/{len(rows)} pairs "
+          "(holds when P^pi agrees; exact forms: E_dM[T_M V_M2 - T_M2 V_M2] or E_dM2[T_M V_M - T_M2 V_M])")
+    print(f"{'PASS' if ok else 'FAIL'}: exact forms of Lemma 1 and Corollary 2 hold to {TOL:g} on "
+          f"{sum(r.exact_ok for r in rows)}/{len(rows)} pairs")
+    return 0 if ok else 1
+
+
+# ---- gridworld ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GridworldOptions:
+    size: tuple[int, ...] = (8,)
+    """grid size(s), walls included"""
+    methods: tuple[str, ...] = ("all",)
+    """all, or any of mle, ma_direct_l1, ma_direct_l2, ma_l1, ma_vaml"""
+    seeds: int = 5
+    """seeds 0..K-1 per method"""
+    iterations: int | None = None
+    """outer iterations (None: 50 for size <= 8, else 100)"""
+    steps_per_iter: int | None = None
+    """real steps per iteration (None: 10 for size <= 8, else 60)"""
+    root: str = "runs"
+    """run root: runs go to <root>/gridworld/<config-hash>/seed<k>/"""
+    workers: int = 2
+    """parallel worker processes"""
+    figure: str | None = None
+    """figure path (None: <root>/figures/gridworld_<sizes>.png)"""
+    plot: bool = True
+    """write the figure at the end"""
+    wait: bool = False
+    """wait for runs another process is working in, instead of stopping"""
+    progress: bool = True
+    """show a progress bar"""
+    stop_after: int | None = None
+    """stop each run after this many iterations (a rerun resumes it); for tests and staged work"""
+
+
+_GRID_OWN = frozenset({"size", "method", "seed", "iterations", "steps_per_iter"})
+
+
+def run_gridworld(values: dict) -> int:
+    """The Figure-1 gridworld experiment (Sec. 4.1): tabular Algorithm 2 with A2C, five objectives.
+
+    modeladv gridworld                                        # quick 8x8: 5 methods x 5 seeds, 500 real steps
+    modeladv gridworld --size 8 16 --seeds 5 --root results   # the full Figure 1 (then figures/make_fig1.py)
+    modeladv gridworld --methods mle ma_l1 --value exact --gamma 0.9
+
+    Runs resume after an interruption (rerun the same command); finished runs are skipped.
+    """
+    from tabular.gridworld.report import collect, format_table, plot_returns, summarize
+    from tabular.gridworld.runner import make_configs, run_all
+
+    o = GridworldOptions(**values_for(GridworldOptions, values))
+    if o.stop_after is not None and (isinstance(o.stop_after, bool) or o.stop_after < 1):
+        raise ValueError(f"--stop-after must be a positive integer; got {o.stop_after}")
+    cfgs = make_configs(o.size, o.methods, o.seeds, o.iterations, o.steps_per_iter,
+                        **values_for(GridConfig, values, skip=_GRID_OWN))
+    root = check_output_dir(o.root)
+    figure = Path(o.figure) if o.figure else root / "figures" / f"gridworld_{'_'.join(map(str, sorted(set(o.size))))}.png"
+    if o.plot:
+        check_figure_path(figure)
+    for c in {c.size: c for c in cfgs}.values():
+        check_memory(c.memory_bytes(), min(o.workers, len(cfgs)), f"--size {c.size}")
+    t0 = time.perf_counter()
+    paths = run_all(cfgs, root, workers=o.workers, stop_after=o.stop_after, progress=o.progress, wait=o.wait)
+    wall = time.perf_counter() - t0
+    runs = collect(root, paths)
+    print(format_table(summarize(runs)))
+    print(f"{len(cfgs)} run(s) in {wall:.0f} s; logs under {root / 'gridworld'}/")
+    if o.plot and runs:
+        print(f"figure: {plot_returns(runs, figure)}")
+    return 0
+
+
+# ---- train ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainOptions:
+    root: str = "runs"
+    """run root: the run goes to <root>/deep/<config-hash>/seed<k>/"""
+    threads: int = 1
+    """torch CPU threads"""
+    progress: bool = True
+    """show a progress bar"""
+    wait: bool = False
+    """wait for another process working in the same run, instead of stopping"""
+
+
+def _deep_config(values: dict, **fixed) -> RunConfig:
+    return RunConfig(**{**values_for(RunConfig, values), **fixed})
+
+
+def _summary(path: Path, wall: float) -> str:
+    from .rundir import read_metrics
+
+    m = read_metrics(path)
+    steps = int(m["step"][-1]) if len(m.get("step", ())) else 0
+    ret = float(m["return"][-1]) if steps else float("nan")
+    return f"final return {ret:.1f} after {steps} real steps; {wall:.1f} s in this call; run directory {path}"
+
+
+def run_train(values: dict) -> int:
+    """One deep run of Algorithm 2 (value-aware MBRL with TRPO); alpha/lambda default to the paper's Table 1.
+
+    modeladv train --env pendulum --method ma_l1 --steps 200000 --seed 0
+
+    Writes <root>/deep/<config-hash>/seed<k>/; rerunning resumes it, or extends it to a larger --steps.
+    """
+    o = TrainOptions(**values_for(TrainOptions, values))
+    cfg = _deep_config(values)  # validated before torch is imported
+    root = check_output_dir(o.root)
+    check_memory(cfg.memory_bytes(), 1, f"--steps {cfg.steps}")
+    import torch
+
+    from deep.algorithm import train_run
+
+    from deep.config import run_dir
+
+    torch.set_num_threads(max(1, o.threads))
+    t0 = time.perf_counter()
+    before = run_dir(root, cfg).done_position()
+    path = train_run(cfg, root=root, progress=o.progress, wait=o.wait)
+    note = " (already finished: nothing to do)" if before is not None and before >= cfg.steps else ""
+    print(f"{cfg.env} {cfg.method} seed {cfg.seed}: {_summary(path, time.perf_counter() - t0)}{note}")
+    return 0
+
+
+# ---- sweep ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepOptions:
+    envs: tuple[str, ...] = ENV_NAMES
+    """environments"""
+    methods: tuple[str, ...] = METHOD_NAMES
+    """model objectives"""
+    seeds: int = 3
+    """seeds 0..K-1 per (env, method)"""
+    steps: int = 200_000
+    """real steps of every run"""
+    stages: tuple[int, ...] = ()
+    """step budgets run in turn over the whole grid (runs resume from their checkpoints); empty: just --steps"""
+    alpha_sweep: bool = False
+    """Appendix C: 9 log-spaced alphas per value-aware method, times the seeds"""
+    root: str = "runs"
+    """run root"""
+    workers: int = 1
+    """parallel worker processes (one torch thread each)"""
+    wait: bool = False
+    """wait for runs another process is working in, instead of stopping"""
+    dry_run: bool = False
+    """print the runs only"""
+
+
+_SWEEP_OWN = frozenset({"env", "method", "seed", "steps", "alpha", "lam"})
+
+
+def run_sweep(values: dict) -> int:
+    """Many deep runs in worker processes, finished ones skipped, one step budget (stage) at a time.
+
+    modeladv sweep --envs pendulum cartpole acrobot --seeds 3 --stages 50000 200000 --workers 2
+    modeladv sweep --envs pendulum --methods ma_l1 --alpha-sweep --dry-run     # Appendix C
+    """
+    from deep.sweep import plan, run_plan
+
+    o = SweepOptions(**values_for(SweepOptions, values))
+    over = values_for(RunConfig, values, skip=_SWEEP_OWN)
+    cfgs = plan(o.envs, o.methods, o.seeds, o.stages or (o.steps,), o.alpha_sweep, **over)
+    if o.dry_run:
+        for c in cfgs:
+            print(f"{c.env} {c.method} seed {c.seed} steps {c.steps} alpha {c.alpha:g} lam {c.lam:g}")
+        return 0
+    root = check_output_dir(o.root)
+    check_memory(max(c.memory_bytes() for c in cfgs), o.workers, "the sweep's largest run")
+    return run_plan(cfgs, root, o.workers, o.wait)
+
+
+# ---- plot -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlotOptions:
+    experiment: str = "gridworld"
+    """which experiment's figures: gridworld or deep"""
+    root: str = "runs"
+    """run root holding <experiment>/"""
+    figure: str | None = None
+    """figure path (None: under <root>/figures/, so committed figures are never overwritten by default)"""
+
+
+def run_plot(values: dict) -> int:
+    """Figures from run logs (config.json + metrics.csv) only; written under <root>/figures/ unless --figure.
+
+    modeladv plot --experiment gridworld --root runs
+    modeladv plot --experiment deep --root results --figure /tmp/fig2.png
+    """
+    from .config import check_choice
+
+    o = PlotOptions(**values_for(PlotOptions, values))
+    check_choice("experiment", o.experiment, ("gridworld", "deep"))
+    root = Path(o.root)
+    if not root.is_dir():
+        raise ValueError(f"run root {root} does not exist")
+    name = "gridworld.png" if o.experiment == "gridworld" else "fig2_classic.png"
+    figure = check_figure_path(o.figure or root / "figures" / name)
+    if o.experiment == "gridworld":
+        from tabular.gridworld.report import collect, format_table, plot_diagnostics, plot_returns, summarize
+
+        runs = collect(root)
+        if not runs:
+            raise ValueError(f"no gridworld runs with metrics under {root}")
+        print(format_table(summarize(runs)))
+        print(f"figure: {plot_returns(runs, figure)}")
+        print(f"figure: {plot_diagnostics(runs, figure.with_name(figure.stem + '_diagnostics' + figure.suffix))}")
+    else:
+        from deep.plot import plot_runs
+
+        print(f"figure: {plot_runs(root, figure)}")
+    return 0
+
+
+def _cmd(name: str, help_: str, run, *flags: tuple[type, frozenset]) -> Command:
+    import inspect
+
+    return Command(name, help_, inspect.getdoc(run) or help_, tuple(flags), run)
+
+
+NONE: frozenset = frozenset()
+
+#: name -> Command, in ``modeladv --help`` order
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    _cmd("verify", "check Lemma 1 / Corollary 2 numerically and show the printed errata failing", run_verify,
+         (VerifyOptions, NONE)),
+    _cmd("gridworld", "run the Figure-1 gridworld experiment (tabular MBRL with A2C)", run_gridworld,
+         (GridworldOptions, NONE), (GridConfig, _GRID_OWN)),
+    _cmd("train", "train one deep value-aware MBRL run (Algorithm 2 with TRPO)", run_train,
+         (TrainOptions, NONE), (RunConfig, NONE)),
+    _cmd("sweep", "run many deep runs in worker processes (the Appendix C protocol)", run_sweep,
+         (SweepOptions, NONE), (RunConfig, _SWEEP_OWN)),
+    _cmd("plot", "draw figures from run logs", run_plot, (PlotOptions, NONE)),
+)}

@@ -1,0 +1,123 @@
+"""One gridworld MBRL run as a validated frozen dataclass; its fields are the flags of ``modeladv gridworld``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from modeladv.config import check_choice, check_float, check_int
+
+from ..objectives import OBJECTIVE_NAMES
+from .layout import GridLayout
+
+__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "Config", "validate_config", "default_budget"]
+
+#: The five model-learning objectives of Figure 1 (keys of ``tabular.SAMPLED_OBJECTIVES``), in plotting order.
+METHODS = OBJECTIVE_NAMES
+VALUE_MODES = ("learned", "exact")
+OPTIMIZERS = ("adam", "sgd")
+REFRESH_FROM = ("start", "buffer")
+
+#: float64 arrays of shape (S, A, S) a run holds at its peak (logits, Adam moments, gradient, model
+#: probabilities, sampler table, dense true and learned P, diagnostics' differences and exact-objective terms)
+_SAS_ARRAYS = 16
+
+
+def default_budget(size: int) -> dict:
+    """Real-data budget per size: 8x8 (and smaller) 50 iterations x 10 steps; larger 100 x 60."""
+    return {"iterations": 50, "steps_per_iter": 10} if size <= 8 else {"iterations": 100, "steps_per_iter": 60}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One gridworld MBRL run (Algorithm 2 with A2C). Defaults: the quick 8x8 budget of ``modeladv gridworld``."""
+
+    size: int = 8
+    """grid side including walls (MiniGrid convention: 8 -> 6x6 interior); >= 4"""
+    method: str = "ma_l1"
+    """model-learning objective: mle, ma_direct_l1, ma_direct_l2, ma_l1 (Eq. 10), ma_vaml"""
+    seed: int = 0
+    """seed of the run's single numpy Generator"""
+    gamma: float = 0.95
+    """discount of the stationary twin / learned model (planning and diagnostics), in (0, 1)"""
+    iterations: int = 50
+    """outer iterations K of Algorithm 2"""
+    steps_per_iter: int = 10
+    """real environment steps n collected per iteration (line 4)"""
+    max_steps: int | None = None
+    """real episode time limit (None: 8 (size - 3), four times the shortest path)"""
+    model_steps: int = 20
+    """K_model gradient steps on the model logits per iteration (line 5)"""
+    model_lr: float = 0.3
+    """model learning rate (best AUC of {0.03, 0.1, 0.3, 1} on 8x8 for MLE, MA-L1 and MA-VAML; seeds 100-102)"""
+    optimizer: str = "adam"
+    """model optimizer: adam or sgd"""
+    model_init_scale: float = 1.0
+    """std of the Gaussian initial model logits (0: uniform model)"""
+    value: str = "learned"
+    """value used by the objectives and A2C: learned (tabular critic) or exact (V^pi in the learned model)"""
+    value_refresh_every: int = 5
+    """refresh V every this many model steps (Alg. 2 lines 7-8)"""
+    refresh_rollouts: int = 32
+    """model rollouts per critic refresh (value=learned)"""
+    refresh_from: str = "start"
+    """start states of the critic-refresh rollouts (line 7): start (p0) or buffer (replay next states, where the
+    objectives read V; measured worse on 8x8, see docs/gridworld_results.md)"""
+    policy_steps: int = 30
+    """K_policy A2C updates per iteration (line 10)"""
+    rollouts: int = 32
+    """parallel model rollouts B per A2C update"""
+    rollout_len: int = 0
+    """model rollout length T (0: twice the Manhattan distance start->goal)"""
+    policy_lr: float = 1.0
+    """A2C step size on the softmax logits (gradient summed over a rollout, averaged over rollouts)"""
+    critic_lr: float = 0.5
+    """tabular critic step towards the per-state mean n-step return, in (0, 1]"""
+    entropy_coef: float = 0.01
+    """A2C entropy bonus"""
+    eval_episodes: int = 20
+    """real evaluation episodes per iteration (the logged 'return')"""
+    checkpoint_every: int = 10
+    """iterations between checkpoints"""
+
+    def __post_init__(self):
+        GridLayout(self.size, self.max_steps)  # size >= 4, max_steps >= 1
+        check_choice("method", self.method, METHODS)
+        check_choice("value", self.value, VALUE_MODES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("refresh_from", self.refresh_from, REFRESH_FROM)
+        check_float("gamma", self.gamma, 0.0, 1.0, low_open=True, high_open=True)
+        check_int("seed", self.seed, 0)
+        for name in ("iterations", "steps_per_iter", "policy_steps", "rollouts", "eval_episodes",
+                     "value_refresh_every", "refresh_rollouts", "checkpoint_every"):
+            check_int(name, getattr(self, name), 1)
+        for name in ("model_steps", "rollout_len"):
+            check_int(name, getattr(self, name), 0)
+        for name in ("model_lr", "policy_lr"):
+            check_float(name, getattr(self, name), 0.0, low_open=True)
+        check_float("critic_lr", self.critic_lr, 0.0, 1.0, low_open=True)
+        for name in ("entropy_coef", "model_init_scale"):
+            check_float(name, getattr(self, name), 0.0)
+
+    @property
+    def layout(self) -> GridLayout:
+        return GridLayout(self.size, self.max_steps)
+
+    @property
+    def horizon(self) -> int:
+        return self.rollout_len or 2 * self.layout.manhattan
+
+    def memory_bytes(self) -> int:
+        """Peak memory of one run, estimated from its largest arrays (``(S, A, S)`` float64, ``S`` cells)."""
+        S = (self.size - 2) ** 2
+        return _SAS_ARRAYS * 8 * S * 4 * S + 8 * 5 * self.iterations * self.steps_per_iter
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+def validate_config(cfg: Config) -> Config:
+    """``cfg`` itself: a :class:`Config` is validated when it is made (kept for callers of the first release)."""
+    if not isinstance(cfg, Config):
+        raise ValueError(f"expected a tabular.gridworld.Config; got {type(cfg).__name__}")
+    return cfg

@@ -1,0 +1,31 @@
+"""The deep loop logs the same numbers as the release before the run layer moved (commit f847f36).
+
+``tests/deep/data/*.csv`` were written by that release's ``deep.algorithm.train_run`` for the configs below
+(methods then spelled ``ma-l1-vps``/``ma-vaml``); every column but the wall time must agree exactly.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from deep.algorithm import train_run  # noqa: E402
+from deep.config import make_config  # noqa: E402
+from modeladv.rundir import read_metrics  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+SMALL = dict(steps=600, n_real=200, k_model=6, value_refresh_every=3, refresh_samples=100, k_policy=2,
+             policy_samples=200, rollout_envs=10, model_hidden=(32, 32), seed=1, device="cpu")
+
+
+@pytest.mark.parametrize("env, method", [("pendulum", "ma_l1_vps"), ("cartpole", "slbo"), ("acrobot", "ma_vaml")])
+def test_same_seeds_give_the_same_logged_numbers(tmp_path, env, method):
+    torch.set_num_threads(1)
+    path = train_run(make_config(env, method, **SMALL), root=tmp_path, progress=False)
+    new, old = read_metrics(path), read_metrics(DATA / f"{env}_{method}.csv")
+    assert list(new) == list(old)
+    for key in old:
+        if key != "wall_s":
+            np.testing.assert_array_equal(new[key], old[key], err_msg=key)

@@ -1,0 +1,37 @@
+"""modeladv.plot: mean ± s.e.m. against hand-computed values, one label per objective."""
+
+import numpy as np
+import pytest
+
+from deep.config import METHOD_NAMES
+from modeladv.plot import METHOD_COLORS, METHOD_LABELS, label, mean_sem_on_grid
+from tabular import OBJECTIVE_NAMES
+
+
+def test_mean_sem_hand_computed():
+    # two seeds on the same x: y = (1, 3) and (3, 5) -> mean (2, 4); sd (ddof=1) = sqrt(2) -> sem = 1
+    runs = [(np.array([0.0, 1.0]), np.array([1.0, 3.0])), (np.array([0.0, 1.0]), np.array([3.0, 5.0]))]
+    grid, mean, sem, n = mean_sem_on_grid(runs, n_points=2)
+    np.testing.assert_allclose(grid, [0, 1])
+    np.testing.assert_allclose(mean, [2, 4])
+    np.testing.assert_allclose(sem, [1, 1])
+    assert n == 2
+
+
+def test_mean_sem_common_range_and_errors():
+    runs = [(np.array([0.0, 10.0]), np.array([0.0, 10.0])), (np.array([0.0, 5.0]), np.array([0.0, 5.0]))]
+    grid, mean, _, _ = mean_sem_on_grid(runs, n_points=3)
+    np.testing.assert_allclose(grid, [0, 2.5, 5])  # only the range both seeds cover
+    np.testing.assert_allclose(mean, [0, 2.5, 5])
+    with pytest.raises(ValueError, match="no runs"):
+        mean_sem_on_grid([])
+    with pytest.raises(ValueError, match="run 0"):
+        mean_sem_on_grid([(np.array([]), np.array([]))])
+
+
+def test_every_objective_has_one_name_one_label_and_one_colour():
+    names = set(OBJECTIVE_NAMES) | set(METHOD_NAMES)
+    assert names == set(METHOD_LABELS) == set(METHOD_COLORS)
+    assert {"mle", "ma_l1", "ma_vaml"} <= set(OBJECTIVE_NAMES) & set(METHOD_NAMES)  # shared spellings
+    assert len(set(METHOD_LABELS.values())) == len(METHOD_LABELS)
+    assert label("ma_l1") == "MA-L1" and label("unknown") == "unknown"
