@@ -3,6 +3,7 @@ TRPO updates/s, and wall time per 10K real steps of a full Algorithm-2 iteration
 cProfile of one iteration (top functions by cumulative and internal time).
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/deep_bench.py [--env pendulum] [--method ma_l1] [--profile]``
+(``--value-epochs``, ``--value-batch``, ``--k-model``, ``--k-policy``, ``--policy-samples``, ``--rollout-envs`` override the defaults).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--profile", action="store_true")
+    for name in ("value_epochs", "value_batch", "k_model", "k_policy", "policy_samples", "rollout_envs"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=None, help="override the default")
     args = p.parse_args(argv)
 
     import torch
@@ -31,7 +34,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as train_run does
-    cfg = make_config(args.env, args.method, steps=200_000, seed=0, device=args.device)
+    cfg = make_config(args.env, args.method, steps=200_000, seed=0, device=args.device,
+                      **{k: v for k, v in (("value_epochs", args.value_epochs), ("value_batch", args.value_batch),
+                                           ("k_model", args.k_model), ("k_policy", args.k_policy),
+                                           ("policy_samples", args.policy_samples),
+                                           ("rollout_envs", args.rollout_envs)) if v is not None})
     tr = Trainer(cfg)
     tr.iterate()  # warm-up: data, normalizers, first updates
 
@@ -56,12 +63,29 @@ def main(argv: list[str] | None = None) -> dict:
     tr.update_policy()
     out["trpo_updates_per_s_incl_rollouts"] = cfg.k_policy / (time.perf_counter() - t)
 
+    import deep.algorithm as algorithm
+
+    spent = {"value_fit": 0.0}
+    fit = algorithm.fit_value
+
+    def timed_fit(*a, **kw):  # the share of the value regression (after every TRPO update and refresh)
+        t0 = time.perf_counter()
+        try:
+            return fit(*a, **kw)
+        finally:
+            spent["value_fit"] += time.perf_counter() - t0
+
+    algorithm.fit_value = timed_fit
     t = time.perf_counter()
     n0 = tr.step
-    while tr.step - n0 < 10_000:
-        tr.iterate()
+    try:
+        while tr.step - n0 < 10_000:
+            tr.iterate()
+    finally:
+        algorithm.fit_value = fit
     wall = time.perf_counter() - t
     out["wall_s_per_10k_real_steps"] = wall * 10_000 / (tr.step - n0)
+    out["value_fit_share"] = spent["value_fit"] / wall
     out["projected_min_per_200k"] = out["wall_s_per_10k_real_steps"] * 20 / 60
 
     if args.profile:

@@ -201,7 +201,7 @@ class Trainer:
         _, target = self._advantages(ro)
         S = ro["s"].shape[-1]
         return fit_value(self.value, self.value_opt, ro["s"].reshape(-1, S), target.reshape(-1),
-                         self.cfg.value_epochs, g=self.g)
+                         self.cfg.value_epochs, self.cfg.value_batch, g=self.g)
 
     # ------------------------------------------------------------------ lines 5-9: model updates
     def update_model(self) -> dict[str, float]:
@@ -255,7 +255,7 @@ class Trainer:
             kls.append(info.kl)
             acc.append(info.accepted)
             vls.append(fit_value(self.value, self.value_opt, ro["s"].reshape(-1, S), target.reshape(-1),
-                                 cfg.value_epochs, g=self.g))
+                                 cfg.value_epochs, cfg.value_batch, g=self.g))
             model_ret.append(float(ro["r"].sum(0).mean()))
         return {"kl": float(np.mean(kls)), "trpo_accept": float(np.mean(acc)), "value_loss": float(np.mean(vls)),
                 "model_rollout_reward": float(np.mean(model_ret))}

@@ -14,12 +14,12 @@ from typing import Any, Mapping
 from modeladv.config import check_bool, check_choice, check_float, check_int, check_int_tuple
 from modeladv.rundir import RunDir
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "OPTIONAL_FIELDS",
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS",
            "EXPERIMENT", "run_dir", "run_path"]
 
 EXPERIMENT = "deep"
 
-ENV_NAMES = ("cartpole", "pendulum", "acrobot")
+ENV_NAMES = ("cartpole", "pendulum", "acrobot", "cartpole-mbbl", "pendulum-mbbl", "acrobot-mbbl")
 METHOD_NAMES = ("mle", "slbo", "ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
 
 #: (env, method) -> (alpha, lambda): the paper's Table 1 (a)-(d). MLE and SLBO use alpha = 1, lambda = 0.
@@ -36,9 +36,12 @@ TABLE1: dict[tuple[str, str], tuple[float, float]] = {
 #: can be extended by resuming with more steps) and where it runs.
 HASH_EXCLUDE = ("seed", "steps", "device")
 
-#: options added after the first sweep (ablations, not in the paper): left out of a run's identity while they
-#: hold their defaults, so the run directories and checkpoints of earlier runs stay valid.
-OPTIONAL_FIELDS = ("value_norm", "value_norm_min_std", "mle_weight")
+#: fields added after the first runs -> the value those runs used. A stored config without the field gets this
+#: value, and a run whose field holds it leaves the field out of its identity, so earlier run directories and
+#: checkpoints stay valid.
+LEGACY_FIELDS: dict[str, Any] = {"value_norm": False, "value_norm_min_std": 1e-6, "mle_weight": 0.0,
+                                 "value_batch": 256}
+OPTIONAL_FIELDS = tuple(LEGACY_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class RunConfig:
     """Everything that defines one run of Algorithm 2 (Modhe et al., 2021) with TRPO."""
 
     env: str = "pendulum"
-    """environment: cartpole, pendulum or acrobot (continuous-action variants)."""
+    """environment: cartpole, pendulum, acrobot (Gymnasium, continuous actions) or the paper's MBBL variants
+    cartpole-mbbl, pendulum-mbbl, acrobot-mbbl."""
     method: str = "ma_l1"
     """model objective: mle, slbo, ma_l1, ma_l1_vps, ma_vaml, ma_vaml_vps."""
     seed: int = 0
@@ -67,10 +71,11 @@ class RunConfig:
     """m: model-rollout samples per value refresh."""
     k_policy: int = 10
     """K_policy: TRPO updates per iteration (lines 10-12)."""
-    policy_samples: int = 2000
-    """m: model-rollout samples per TRPO update."""
-    rollout_envs: int = 10
-    """parallel model rollouts (policy_samples / rollout_envs steps each, bootstrapped at the end)."""
+    policy_samples: int = 4000
+    """m: model-rollout samples per TRPO update (the authors' code: 4000)."""
+    rollout_envs: int = 20
+    """parallel model rollouts (policy_samples / rollout_envs steps each, bootstrapped at the end; 20 x 200 steps:
+    one Pendulum episode per column)."""
     model_hidden: tuple[int, ...] = (500, 500)
     """dynamics MLP hidden widths (ReLU)."""
     model_lr: float = 1e-3
@@ -90,8 +95,10 @@ class RunConfig:
     """value MLP hidden widths (tanh)."""
     value_lr: float = 1e-3
     """Adam learning rate of the value function."""
-    value_epochs: int = 2
-    """epochs of value regression per TRPO update / value refresh."""
+    value_epochs: int = 5
+    """epochs of value regression after every TRPO update and every value refresh (the authors' code: 5)."""
+    value_batch: int = 64
+    """minibatch size of the value regression (the authors' code: 64; runs before this field: 256)."""
     init_log_std: float = 0.0
     """initial log standard deviation of the Gaussian policy."""
     max_kl: float = 0.01
@@ -119,14 +126,14 @@ class RunConfig:
     def __post_init__(self):
         check_choice("env", self.env, ENV_NAMES)
         check_choice("method", self.method, METHOD_NAMES)
-        a0, l0 = TABLE1.get((self.env, self.method), (1.0, 0.0))
+        a0, l0 = TABLE1.get((self.env.removesuffix("-mbbl"), self.method), (1.0, 0.0))  # Table 1 is per task
         if self.alpha is None:
             object.__setattr__(self, "alpha", a0)
         if self.lam is None:
             object.__setattr__(self, "lam", l0)
         check_int("seed", self.seed, 0)
         for name in ("steps", "n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy",
-                     "policy_samples", "rollout_envs", "model_batch", "horizon", "value_epochs",
+                     "policy_samples", "rollout_envs", "model_batch", "horizon", "value_epochs", "value_batch",
                      "cg_iters", "checkpoint_every"):
             check_int(name, getattr(self, name), 1)
         for name in ("model_hidden", "policy_hidden", "value_hidden"):
@@ -163,10 +170,9 @@ class RunConfig:
 
     def identity(self) -> dict[str, Any]:
         """The fields that make two runs the same run (hashed into the run directory, checked on resume):
-        all but ``HASH_EXCLUDE``, and the ``OPTIONAL_FIELDS`` only when they differ from their defaults."""
-        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in OPTIONAL_FIELDS}
+        all but ``HASH_EXCLUDE``, and the ``LEGACY_FIELDS`` only when they differ from their legacy values."""
         return {k: v for k, v in self.to_dict().items()
-                if k not in HASH_EXCLUDE and not (k in defaults and v == defaults[k])}
+                if k not in HASH_EXCLUDE and not (k in LEGACY_FIELDS and v == LEGACY_FIELDS[k])}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":
@@ -174,7 +180,7 @@ class RunConfig:
         unknown = set(d) - set(names)
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+        kw = {**LEGACY_FIELDS, **{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}}
         return cls(**kw)
 
 

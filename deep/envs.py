@@ -4,7 +4,11 @@ Every environment takes a *normalized* action ``a in [-1, 1]^A`` (the policy's u
 its own bounds (Pendulum torque ``2a``, CartPole force ``10a``, Acrobot torque ``a``). Model rollouts need
 the reward ``r(s, a, s')`` and termination ``done(s')`` as differentiable-free torch functions of the
 *observations*, plus a sampler for the start-state distribution (the paper assumes both are known, Sec. 5).
-Each torch function is tested against the real environment's ``step`` outputs (tests/test_deep_envs.py).
+Each torch function is tested against the real environment's ``step`` outputs (tests/deep/test_envs.py).
+
+Two families: Gymnasium's tasks with continuous actions (``pendulum``, ``cartpole``, ``acrobot``) and the
+paper's, the MBBL benchmark's variants copied into the authors' code (``pendulum-mbbl``, ``cartpole-mbbl``,
+``acrobot-mbbl``: 200 steps, no termination, reward of the observation before the step and the action).
 
 Time limits are applied by the caller (``EnvSpec.max_steps``), not by a Gymnasium ``TimeLimit`` wrapper, so
 that a run's exact mid-episode state (``env.state`` plus the caller's step counter) can be checkpointed.
@@ -23,7 +27,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 __all__ = ["EnvSpec", "ENVS", "make_spec", "ContinuousCartPoleEnv", "ContinuousAcrobotEnv",
-           "NormalizedPendulumEnv"]
+           "NormalizedPendulumEnv", "MBBLPendulumEnv", "MBBLCartPoleEnv", "MBBLAcrobotEnv"]
 
 
 class ContinuousCartPoleEnv(CartPoleEnv):
@@ -134,6 +138,122 @@ class NormalizedPendulumEnv(PendulumEnv):
         return super().step(a * self.max_torque)
 
 
+class MBBLPendulumEnv(PendulumEnv):
+    """The paper's Pendulum: the MBBL benchmark's ``gym_pendulum`` (Wang et al., 2019), on Gymnasium's physics.
+
+    ## Description
+    Gymnasium's Pendulum-v1 dynamics (those of gym's Pendulum-v0); MBBL's reward and episode length, as in the
+    authors' code (``mbbl/env/gym_env/pendulum.py``). With Gymnasium's angle convention (``theta = 0`` upright)
+    the reward is highest hanging still at the bottom: a damping task, not a swing-up.
+
+    ## Action Space
+    ``Box(-1, 1, (1,))``; torque ``u = clip(2 a, -2, 2)``.
+
+    ## Observation Space
+    ``(cos theta, sin theta, theta_dot)``.
+
+    ## Starting State
+    ``theta ~ U[-pi, pi]``, ``theta_dot ~ U[-1, 1]`` (Gymnasium's reset).
+
+    ## Rewards
+    ``-(cos theta + 0.1 |sin theta| + 0.1 theta_dot^2 + 0.001 u^2)`` of the observation *before* the step:
+    ``+1`` a step at rest at the bottom. A uniformly random policy scores about -203 per episode.
+
+    ## Episode End
+    Never terminates; 200 steps (by the caller).
+
+    ## Arguments
+    None.
+
+    ## Version History
+    v0 (this package): MBBL's ``gym_pendulum`` on Gymnasium 1.x.
+    """
+
+    def step(self, action):
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        ob = self._get_obs()
+        u = float(np.clip(a[0] * self.max_torque, -self.max_torque, self.max_torque))
+        reward = -(ob[0] + 0.1 * abs(ob[1]) + 0.1 * ob[2] ** 2 + 0.001 * u ** 2)
+        o2, _, _, truncated, info = super().step(np.array([u]))
+        return o2, float(reward), False, truncated, info
+
+
+class MBBLCartPoleEnv(CartPoleEnv):
+    """The paper's CartPole: the MBBL benchmark's ``gym_cartpole``, on Gymnasium's physics.
+
+    ## Description
+    Gymnasium's CartPole-v1 physics with a bang-bang force and no termination, as in the authors' code
+    (``mbbl/env/gym_env/cartpole.py``).
+
+    ## Action Space
+    ``Box(-1, 1, (1,))``; force ``+10`` N if ``a > 0``, else ``-10`` N.
+
+    ## Observation Space
+    As CartPole-v1: ``(x, x_dot, theta, theta_dot)``; the state keeps evolving past the old bounds.
+
+    ## Starting State
+    Uniform in ``[-0.05, 0.05]^4``.
+
+    ## Rewards
+    ``cos theta - 0.01 x^2`` of the observation *before* the step.
+
+    ## Episode End
+    Never terminates; 200 steps (by the caller).
+
+    ## Arguments
+    None.
+
+    ## Version History
+    v0 (this package): MBBL's ``gym_cartpole`` on Gymnasium 1.x.
+    """
+
+    def step(self, action):
+        a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        ob = np.array(self.state, dtype=np.float32)
+        reward = float(np.cos(ob[2]) - 0.01 * ob[0] ** 2)
+        self.steps_beyond_terminated = None  # the episode goes on past the old bounds
+        o2, _, _, truncated, info = super().step(1 if a > 0 else 0)
+        self.steps_beyond_terminated = None
+        return o2, reward, False, truncated, info
+
+
+class MBBLAcrobotEnv(AcrobotEnv):
+    """The paper's Acrobot: the MBBL benchmark's ``gym_acrobot``, on Gymnasium's physics.
+
+    ## Description
+    Gymnasium's Acrobot-v1 dynamics with a thresholded torque, a dense height reward and no termination, as
+    in the authors' code (``mbbl/env/gym_env/acrobot.py``).
+
+    ## Action Space
+    ``Box(-1, 1, (1,))``; torque ``-1`` if ``a < -0.33``, ``0`` if ``a < 0.33``, else ``+1``.
+
+    ## Observation Space
+    As Acrobot-v1: ``(cos t1, sin t1, cos t2, sin t2, t1_dot, t2_dot)``.
+
+    ## Starting State
+    Angles and velocities uniform in ``[-0.1, 0.1]``.
+
+    ## Rewards
+    The tip height ``-(cos t1 + cos(t1 + t2))`` of the observation *before* the step (``-2`` hanging down).
+
+    ## Episode End
+    Never terminates; 200 steps (by the caller).
+
+    ## Arguments
+    None.
+
+    ## Version History
+    v0 (this package): MBBL's ``gym_acrobot`` on Gymnasium 1.x.
+    """
+
+    def step(self, action):
+        a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        ob = self._get_ob()
+        reward = float(-(ob[0] + ob[0] * ob[2] - ob[1] * ob[3]))
+        o2, _, _, truncated, info = super().step(0 if a < -0.33 else 1 if a < 0.33 else 2)
+        return o2, reward, False, truncated, info
+
+
 # ---------------------------------------------------------------------------- torch reward / termination
 # Shapes: s, s2 (B, S); a (B, A) normalized actions. Returns (B,).
 
@@ -166,6 +286,19 @@ def _acrobot_done(s2):
 
 def _acrobot_reward(s, a, s2):
     return torch.where(_acrobot_done(s2), 0.0, -1.0).to(s.dtype)
+
+
+def _pendulum_mbbl_reward(s, a, s2):
+    u = (2.0 * a[:, 0]).clamp(-2.0, 2.0)
+    return -(s[:, 0] + 0.1 * s[:, 1].abs() + 0.1 * s[:, 2] ** 2 + 0.001 * u ** 2)
+
+
+def _cartpole_mbbl_reward(s, a, s2):
+    return torch.cos(s[:, 2]) - 0.01 * s[:, 0] ** 2
+
+
+def _acrobot_mbbl_reward(s, a, s2):
+    return -(s[:, 0] + s[:, 0] * s[:, 2] - s[:, 1] * s[:, 3])
 
 
 def _uniform(g, B, low, high, dtype):
@@ -208,6 +341,13 @@ ENVS: dict[str, EnvSpec] = {
                         _cartpole_reward, _cartpole_done, _cartpole_start),
     "acrobot": EnvSpec("acrobot", ContinuousAcrobotEnv, 6, 1, 500,
                        _acrobot_reward, _acrobot_done, _acrobot_start),
+    # the paper's tasks (MBBL variants, Wang et al., 2019): 200 steps, no termination, reward of (s, a)
+    "pendulum-mbbl": EnvSpec("pendulum-mbbl", MBBLPendulumEnv, 3, 1, 200,
+                             _pendulum_mbbl_reward, _never_done, _pendulum_start),
+    "cartpole-mbbl": EnvSpec("cartpole-mbbl", MBBLCartPoleEnv, 4, 1, 200,
+                             _cartpole_mbbl_reward, _never_done, _cartpole_start),
+    "acrobot-mbbl": EnvSpec("acrobot-mbbl", MBBLAcrobotEnv, 6, 1, 200,
+                            _acrobot_mbbl_reward, _never_done, _acrobot_start),
 }
 
 

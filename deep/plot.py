@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.config import ENV_NAMES, METHOD_NAMES, RunConfig
+from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig
 from modeladv.plot import color, label, plot_learning_curves, pyplot, save_figure
 from modeladv.rundir import find_runs, read_metrics
 
-__all__ = ["run_label", "collect_curves", "final_returns", "plot_runs"]
+__all__ = ["run_label", "collect_curves", "final_returns", "plot_runs", "alpha_table", "format_alpha_table",
+           "plot_alpha_sweep"]
 
 ENV_ORDER = ENV_NAMES
 METHOD_ORDER = METHOD_NAMES
@@ -24,8 +25,12 @@ _MIN_STD_DEFAULT = RunConfig.value_norm_min_std
 
 
 def run_label(cfg: dict) -> str:
-    """Curve label of a run: its method, plus the ablation options it switched on (``deep.config``)."""
+    """Curve label of a run: its method, plus the ablation options it switched on (``deep.config``) and its
+    alpha when that is not Table 1's."""
     label = cfg["method"]
+    table1 = TABLE1.get((cfg.get("env", "").removesuffix("-mbbl"), label), (1.0, 0.0))[0]
+    if "alpha" in cfg and cfg["alpha"] != table1:
+        label += f"+α={cfg['alpha']:g}"
     if cfg.get("value_norm"):
         label += "+vnorm"
         if cfg.get("value_norm_min_std", _MIN_STD_DEFAULT) != _MIN_STD_DEFAULT:
@@ -102,3 +107,79 @@ def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = No
 
         fig.suptitle("\n".join(textwrap.wrap(title, 45 * len(envs))), fontsize=9)
     return save_figure(fig, out_path, dpi=120)
+
+
+def _final(y: np.ndarray, window: int = 5) -> float:
+    return float(np.mean(y[np.isfinite(y)][-window:]))
+
+
+def alpha_table(run_root: str | Path, window: int = 5) -> list[dict]:
+    """Appendix C's selection from the logs: per (env, method) and alpha, each seed's mean return over its last
+    ``window`` logged iterations at the budget every run of that (env, method) reached; mean ± s.e.m. over
+    seeds; ``selected`` marks the alpha with the highest mean (the rule stated in advance)."""
+    root = Path(run_root)
+    base = root / "deep" if (root / "deep").is_dir() else root
+    groups: dict[tuple, dict[float, list]] = {}
+    for cfg, path in find_runs(base):
+        if not (path / "metrics.csv").exists():
+            continue
+        m = read_metrics(path)
+        if len(m.get("step", ())) and np.isfinite(m["return"]).any():
+            key = (cfg["env"], run_label({k: v for k, v in cfg.items() if k != "alpha"}))
+            groups.setdefault(key, {}).setdefault(float(cfg["alpha"]), []).append(m)
+    rows = []
+    for (env, method), by_alpha in sorted(groups.items()):
+        budget = min(float(m["step"][-1]) for ms in by_alpha.values() for m in ms)
+        mine = []
+        for alpha, ms in sorted(by_alpha.items()):
+            f = np.array([_final(m["return"][m["step"] <= budget], window) for m in ms])
+            sem = float(f.std(ddof=1) / np.sqrt(len(f))) if len(f) > 1 else 0.0
+            mine.append(dict(env=env, method=method, alpha=alpha, mean=float(f.mean()), sem=sem, n=len(f),
+                             step=budget, table1=TABLE1.get((env.removesuffix("-mbbl"), method.split("+")[0]),
+                                                            (1.0, 0.0))[0], selected=False))
+        best = max(mine, key=lambda r: r["mean"])
+        best["selected"] = True
+        rows += mine
+    return rows
+
+
+def format_alpha_table(rows: list[dict]) -> str:
+    """Markdown: one line per (env, method, alpha), the selected alpha in bold, Table 1's alpha beside it."""
+    lines = ["| env | method | alpha | final return (mean ± s.e.m.) | seeds | steps | Table 1 alpha |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        a = f"**{r['alpha']:g}** (selected)" if r["selected"] else f"{r['alpha']:g}"
+        lines.append(f"| {r['env']} | {label(r['method'])} | {a} | {r['mean']:.1f} ± {r['sem']:.1f} | {r['n']} | "
+                     f"{r['step'] / 1000:.0f}K | {r['table1']:g} |")
+    return "\n".join(lines)
+
+
+def plot_alpha_sweep(run_root: str | Path, out_path: str | Path) -> Path:
+    """Final return vs alpha (log axis), mean ± s.e.m. over seeds, one panel per env, one curve per method;
+    the selected alpha circled, Table 1's dashed."""
+    rows = alpha_table(run_root)
+    if not rows:
+        raise ValueError(f"no alpha-sweep runs with logged returns under {run_root}")
+    plt = pyplot()
+    envs = sorted({r["env"] for r in rows})
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.8), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for method in sorted({r["method"] for r in rows if r["env"] == env}):
+            rs = [r for r in rows if r["env"] == env and r["method"] == method]
+            x = np.array([r["alpha"] for r in rs])
+            y, e = np.array([r["mean"] for r in rs]), np.array([r["sem"] for r in rs])
+            n = sorted({r["n"] for r in rs})
+            line, = ax.plot(x, y, "o-", color=color(method.split("+")[0]),
+                            label=f"{label(method.split('+')[0])} (n={'/'.join(map(str, n))})")
+            ax.fill_between(x, y - e, y + e, alpha=0.2, color=line.get_color(), linewidth=0)
+            best = next(r for r in rs if r["selected"])
+            ax.plot([best["alpha"]], [best["mean"]], "o", ms=12, mfc="none", color=line.get_color())
+            ax.axvline(rs[0]["table1"], ls="--", lw=0.8, color=line.get_color())
+        ax.set_xscale("log")
+        ax.set_xlabel("alpha (log scale)")
+        ax.set_ylabel(f"final return at {rows[0]['step'] / 1000:.0f}K steps")
+        ax.set_title(f"{env}: Appendix C sweep (circled: selected; dashed: Table 1)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save_figure(fig, out_path, dpi=120)
+

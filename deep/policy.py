@@ -224,19 +224,22 @@ def fit_value(value: ValueNet, opt: torch.optim.Optimizer, s: torch.Tensor, targ
         value.set_output_stats(target.mean(), target.std(unbiased=False), preserve=bool(value.out_set))
         target = (target - value.out_mean) / value.out_std
         scale2 = float(value.out_std) ** 2
-        predict = value.normalized
-    else:
-        predict = value
+    with torch.no_grad():
+        x = value.obs_norm(s)  # the normalizer is fixed during the fit: apply it once, not per minibatch
     last = 0.0
     for _ in range(epochs):
         perm = torch.randperm(n, generator=g).to(s.device)
-        tot = 0.0
+        xp, tp = x[perm], target[perm]  # one gather per epoch; minibatches are then views
+        losses = []
         for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
-            loss = (predict(s[idx]) - target[idx]).pow(2).mean()
+            loss = (value.net(xp[i:i + batch_size]).squeeze(-1) - tp[i:i + batch_size]).pow(2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            tot += float(loss.detach()) * len(idx)
+            losses.append(loss.detach())
+        sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
+        tot = 0.0
+        for l, b in zip(torch.stack(losses).tolist(), sizes):  # the same float64 sum as one float() per step
+            tot += l * b
         last = tot / n * scale2
     return last

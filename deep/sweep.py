@@ -1,21 +1,27 @@
-"""``modeladv sweep``: many Algorithm-2 runs in worker processes, finished ones skipped, stage by stage.
+"""``modeladv sweep``: many Algorithm-2 runs as Ray Tune trials, finished ones skipped, stage by stage.
 
-The grid (envs x seeds x methods) is ordered seed-major inside each env (every method for seed 0, then seed
-1, ...) so a partial sweep already compares every method. With several step budgets (``stages``) the whole
-grid runs at the first before any run is extended to the next (runs resume from their checkpoints). The
-Appendix C protocol (``alpha_sweep``) runs 9 log-spaced alphas per value-aware method.
+Each trial calls our own trainer (:func:`deep.algorithm.train_run`) in its own run directory, with one torch
+thread, so a killed sweep rerun skips finished trials and resumes partial ones exactly from their checkpoints;
+Ray Tune only schedules them (on a local Ray started for the sweep, or on a cluster with ``address``). Actors are
+reused between trials. Ray is the ``sweep`` extra (``pip install -e '.[sweep]'``; ``dev`` includes it).
+
+The grid (seeds x envs x methods) is ordered seed-major (every env and method for the first seed, then the
+next), so a partial sweep already compares every method on every env. With several step budgets (``stages``) the whole grid runs at the first before any run is
+extended to the next. The Appendix C protocol (``alpha_sweep``) runs 9 log-spaced alphas per value-aware method.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 from deep.config import RunConfig
-from modeladv.pool import WorkerPool
 
-__all__ = ["ALPHA_GRIDS", "plan", "run_plan"]
+__all__ = ["ALPHA_GRIDS", "plan", "check_address", "run_plan", "RAY_MISSING"]
 
 #: Appendix C: 9 log-scaled values per method (lower scale for VAML, whose squared values are larger)
 ALPHA_GRIDS = {
@@ -25,12 +31,22 @@ ALPHA_GRIDS = {
     "ma_vaml_vps": [10.0 ** -k for k in range(5, 14)],
 }
 
+RAY_MISSING = "modeladv sweep runs its trials through Ray Tune; install the sweep extra: pip install -e '.[sweep]'"
+
 
 def plan(envs: Sequence[str], methods: Sequence[str], seeds: int, stages: Sequence[int], alpha_sweep: bool = False,
-         **overrides: Any) -> list[RunConfig]:
-    """The validated run configs of the sweep, in run order (stage by stage)."""
+         first_seed: int = 0, alphas: dict[tuple[str, str], float] | None = None, **overrides: Any) -> list[RunConfig]:
+    """The validated run configs of the sweep, in run order (stage by stage).
+
+    Args:
+        seeds: how many seeds, ``first_seed .. first_seed + seeds - 1``.
+        alpha_sweep: Appendix C: every alpha of :data:`ALPHA_GRIDS` for each method.
+        alphas: ``(env, method) -> alpha`` to use instead of Table 1's (e.g. a sweep's selection).
+    """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
+        raise ValueError(f"first_seed must be a non-negative integer; got {first_seed!r}")
     if not stages:
         raise ValueError("give at least one step budget")
     if alpha_sweep:
@@ -39,36 +55,83 @@ def plan(envs: Sequence[str], methods: Sequence[str], seeds: int, stages: Sequen
             raise ValueError(f"the alpha sweep needs value-aware methods ({', '.join(ALPHA_GRIDS)}); got {bad[0]!r}")
     cfgs = []
     for steps in stages:
-        for env in envs:
-            for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
+            for env in envs:
                 for method in methods:
-                    alphas = ALPHA_GRIDS[method] if alpha_sweep else [None]
+                    grid = ALPHA_GRIDS[method] if alpha_sweep else [(alphas or {}).get((env, method))]
                     cfgs += [RunConfig(env=env, method=method, seed=seed, steps=steps, alpha=a, **overrides)
-                             for a in alphas]
+                             for a in grid]
     return cfgs
 
 
-def _train(cfg: RunConfig, root: str, wait: bool) -> tuple[RunConfig, str]:
+def check_address(address: str, timeout: float = 10.0) -> None:
+    """A Ray cluster at ``address`` (``host:port`` or ``ray://host:port``) accepts a connection within
+    ``timeout`` seconds; ``ValueError`` otherwise (``auto`` is left to Ray)."""
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    if not parts.hostname or not parts.port:
+        raise ValueError(f"--address must be host:port or ray://host:port; got {address!r}")
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"no Ray cluster answers at {address} within {timeout:g} s ({e.strerror or e})") from None
+
+
+def _trial(config: dict) -> None:
+    """One Tune trial: our trainer in its own run directory, one torch thread; reports the final return."""
     import torch
+    from ray import tune
 
     from deep.algorithm import train_run
+    from modeladv.rundir import read_metrics
 
     torch.set_num_threads(1)
-    return cfg, str(train_run(cfg, root=root, progress=False, wait=wait))
+    cfg = RunConfig.from_dict(config["cfg"])
+    path = train_run(cfg, root=config["root"], progress=False, wait=config["wait"])
+    m = read_metrics(path)
+    tune.report({"step": float(m["step"][-1]), "return": float(m["return"][-1]), "run": str(path)})
 
 
-def run_plan(cfgs: Sequence[RunConfig], root: str | os.PathLike, workers: int = 1, wait: bool = False) -> int:
-    """Run ``cfgs`` with ``workers`` processes, one stage (step budget) at a time; returns 0."""
-    from tqdm.auto import tqdm
+def run_plan(cfgs: Sequence[RunConfig], root: str | os.PathLike, cpus: int | None = None, address: str | None = None,
+             wait: bool = False) -> int:
+    """Run ``cfgs`` as Ray Tune trials, one stage (step budget) at a time; returns 0.
 
-    stages = list(dict.fromkeys(c.steps for c in cfgs))
-    bar = tqdm(total=len(cfgs), desc="deep runs", unit="run")
-    with WorkerPool(workers) as pool:
-        for steps in stages:
-            jobs = [(c, str(root), wait) for c in cfgs if c.steps == steps]
-            for _, (c, path) in pool.imap(_train, jobs):
-                bar.set_postfix_str(f"{c.env} {c.method} s{c.seed} @{steps}")
-                bar.update()
-    bar.close()
-    print(f"sweep finished: {len(cfgs)} runs under {Path(root) / 'deep'}/")
+    Raises:
+        ValueError: Ray is not installed, the cluster cannot be reached, or a trial failed on bad input.
+    """
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise ValueError(RAY_MISSING) from None
+    if address:
+        check_address(address)
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C is ours: one line, exit 130
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    root = Path(root).absolute()
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError) as e:
+        raise ValueError(f"could not start or reach Ray: {str(e).splitlines()[0]}") from None
+    try:
+        for steps in dict.fromkeys(c.steps for c in cfgs):
+            trials = [c.to_dict() for c in cfgs if c.steps == steps]
+            tuner = tune.Tuner(
+                tune.with_resources(_trial, {"cpu": 1}),
+                param_space={"cfg": tune.grid_search(trials), "root": str(root), "wait": wait},
+                tune_config=tune.TuneConfig(reuse_actors=True),
+                run_config=tune.RunConfig(storage_path=str(root / "ray"), name=f"sweep_{steps}_{time.time_ns()}",
+                                          verbose=0))
+            results = tuner.fit()
+            if results.errors:
+                first = str(results.errors[0]).strip().splitlines()
+                raise RuntimeError(f"{len(results.errors)} of {len(trials)} trials failed; first: "
+                                   f"{first[-1] if first else '?'}")
+            print(f"stage {steps}: {len(trials)} trials done under {root / 'deep'}/", flush=True)
+    finally:
+        ray.shutdown()
     return 0

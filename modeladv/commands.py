@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from deep.config import ENV_NAMES, METHOD_NAMES, RunConfig
 from tabular.gridworld.config import Config as GridConfig
 
 from .cli import Command, values_for
+from .config import check_int
 from .guards import check_figure_path, check_memory, check_output_dir
 
 __all__ = ["COMMANDS", "VerifyOptions", "GridworldOptions", "TrainOptions", "SweepOptions", "PlotOptions"]
@@ -46,7 +48,7 @@ def run_verify(values: dict) -> int:
     modeladv verify                        # 5 random 10-state pairs + textbook grids
     modeladv verify --gamma 0.99 --json
     """
-    from modeladv.config import check_float, check_int
+    from modeladv.config import check_float
     from tabular.verify import TOL, format_table, verify_cases, verify_pair
 
     o = VerifyOptions(**values_for(VerifyOptions, values))
@@ -198,17 +200,24 @@ class SweepOptions:
     methods: tuple[str, ...] = METHOD_NAMES
     """model objectives"""
     seeds: int = 3
-    """seeds 0..K-1 per (env, method)"""
+    """seeds per (env, method): first_seed .. first_seed + K - 1"""
+    first_seed: int = 0
+    """the first seed (a selection sweep takes seeds disjoint from the reported runs', e.g. 100)"""
     steps: int = 200_000
     """real steps of every run"""
     stages: tuple[int, ...] = ()
     """step budgets run in turn over the whole grid (runs resume from their checkpoints); empty: just --steps"""
     alpha_sweep: bool = False
     """Appendix C: 9 log-spaced alphas per value-aware method, times the seeds"""
+    alpha_from: str | None = None
+    """run root of an alpha sweep: its selected alpha (highest mean final return) replaces Table 1's for the
+    (env, method) pairs it swept"""
     root: str = "runs"
     """run root"""
-    workers: int = 1
-    """parallel worker processes (one torch thread each)"""
+    cpus: int | None = None
+    """CPUs of the local Ray started for the sweep, one trial each (None: all of this machine's)"""
+    address: str | None = None
+    """an existing Ray cluster (host:port or ray://host:port) instead of a local Ray"""
     wait: bool = False
     """wait for runs another process is working in, instead of stopping"""
     dry_run: bool = False
@@ -219,30 +228,51 @@ _SWEEP_OWN = frozenset({"env", "method", "seed", "steps", "alpha", "lam"})
 
 
 def run_sweep(values: dict) -> int:
-    """Many deep runs in worker processes, finished ones skipped, one step budget (stage) at a time.
+    """Many deep runs as Ray Tune trials, finished ones skipped, one step budget (stage) at a time.
 
-    modeladv sweep --envs pendulum cartpole acrobot --seeds 3 --stages 50000 200000 --workers 2
-    modeladv sweep --envs pendulum --methods ma_l1 --alpha-sweep --dry-run     # Appendix C
+    modeladv sweep --envs pendulum-mbbl cartpole-mbbl acrobot-mbbl --seeds 5 --stages 50000 200000 --cpus 2
+    modeladv sweep --envs pendulum-mbbl --methods ma_l1 ma_vaml --alpha-sweep --steps 50000   # Appendix C
+    modeladv sweep --address 10.0.0.5:6379 ...                                  # on an existing Ray cluster
+
+    Trials run through Ray Tune (the sweep extra); a killed sweep rerun skips finished runs and resumes the rest.
     """
     from deep.sweep import plan, run_plan
 
     o = SweepOptions(**values_for(SweepOptions, values))
     over = values_for(RunConfig, values, skip=_SWEEP_OWN)
-    cfgs = plan(o.envs, o.methods, o.seeds, o.stages or (o.steps,), o.alpha_sweep, **over)
+    alphas = None
+    if o.alpha_from:
+        from deep.plot import alpha_table
+
+        if not Path(o.alpha_from).is_dir():
+            raise ValueError(f"--alpha-from {o.alpha_from} does not exist")
+        alphas = {(r["env"], r["method"]): r["alpha"] for r in alpha_table(o.alpha_from) if r["selected"]}
+        if not alphas:
+            raise ValueError(f"--alpha-from {o.alpha_from} holds no alpha-sweep runs")
+        print("alpha from the sweep: " + ", ".join(f"{e} {m} {a:g}" for (e, m), a in sorted(alphas.items())))
+    cfgs = plan(o.envs, o.methods, o.seeds, o.stages or (o.steps,), o.alpha_sweep, o.first_seed, alphas, **over)
     if o.dry_run:
         for c in cfgs:
             print(f"{c.env} {c.method} seed {c.seed} steps {c.steps} alpha {c.alpha:g} lam {c.lam:g}")
         return 0
     root = check_output_dir(o.root)
-    check_memory(max(c.memory_bytes() for c in cfgs), o.workers, "the sweep's largest run")
-    return run_plan(cfgs, root, o.workers, o.wait)
+    if o.cpus is not None:
+        check_int("--cpus", o.cpus, 1)
+    check_memory(max(c.memory_bytes() for c in cfgs), o.cpus or os.cpu_count() or 1, "the sweep's largest run")
+    run_plan(cfgs, root, o.cpus, o.address, o.wait)
+    if o.alpha_sweep:
+        from deep.plot import alpha_table, format_alpha_table, plot_alpha_sweep
+
+        print(format_alpha_table(alpha_table(root)))
+        print(f"figure: {plot_alpha_sweep(root, root / 'figures' / 'alpha_sweep.png')}")
+    return 0
 
 
 # ---- plot -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PlotOptions:
     experiment: str = "gridworld"
-    """which experiment's figures: gridworld or deep"""
+    """which experiment's figures: gridworld, deep (return curves) or alpha (an Appendix C sweep)"""
     root: str = "runs"
     """run root holding <experiment>/"""
     figure: str | None = None
@@ -258,11 +288,11 @@ def run_plot(values: dict) -> int:
     from .config import check_choice
 
     o = PlotOptions(**values_for(PlotOptions, values))
-    check_choice("experiment", o.experiment, ("gridworld", "deep"))
+    check_choice("experiment", o.experiment, ("gridworld", "deep", "alpha"))
     root = Path(o.root)
     if not root.is_dir():
         raise ValueError(f"run root {root} does not exist")
-    name = "gridworld.png" if o.experiment == "gridworld" else "fig2_classic.png"
+    name = {"gridworld": "gridworld.png", "deep": "fig2_classic.png", "alpha": "alpha_sweep.png"}[o.experiment]
     figure = check_figure_path(o.figure or root / "figures" / name)
     if o.experiment == "gridworld":
         from tabular.gridworld.report import collect, format_table, plot_diagnostics, plot_returns, summarize
@@ -273,6 +303,11 @@ def run_plot(values: dict) -> int:
         print(format_table(summarize(runs)))
         print(f"figure: {plot_returns(runs, figure)}")
         print(f"figure: {plot_diagnostics(runs, figure.with_name(figure.stem + '_diagnostics' + figure.suffix))}")
+    elif o.experiment == "alpha":
+        from deep.plot import alpha_table, format_alpha_table, plot_alpha_sweep
+
+        print(format_alpha_table(alpha_table(root)))
+        print(f"figure: {plot_alpha_sweep(root, figure)}")
     else:
         from deep.plot import plot_runs
 
@@ -296,7 +331,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
          (GridworldOptions, NONE), (GridConfig, _GRID_OWN)),
     _cmd("train", "train one deep value-aware MBRL run (Algorithm 2 with TRPO)", run_train,
          (TrainOptions, NONE), (RunConfig, NONE)),
-    _cmd("sweep", "run many deep runs in worker processes (the Appendix C protocol)", run_sweep,
+    _cmd("sweep", "run many deep runs as Ray Tune trials (the Appendix C protocol)", run_sweep,
          (SweepOptions, NONE), (RunConfig, _SWEEP_OWN)),
     _cmd("plot", "draw figures from run logs", run_plot, (PlotOptions, NONE)),
 )}

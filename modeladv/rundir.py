@@ -25,6 +25,7 @@ import io
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 
@@ -422,8 +423,9 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
         trainer = make_trainer()
         state = run.load_checkpoint(lambda b: trainer.loads(b) or True)
         if reached is not None and state is None:
-            raise CorruptRun(f"{run.path} is finished at {reached:g} and has no checkpoint to extend to {target:g}; "
-                             "delete the run directory to rerun it")
+            # committed logs carry no checkpoint; the same config and seed log the same rows again
+            warnings.warn(f"{run.path} has no checkpoint to extend from {reached:g} to {target:g}: rerunning it "
+                          "from the start", RuntimeWarning, stacklevel=2)
         run.clear_done()
         metrics = run.open_metrics(trainer.position if state else None)
         if not state and first_row is not None:

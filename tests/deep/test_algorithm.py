@@ -178,6 +178,17 @@ def test_ma_l1_improves_pendulum(tmp_path):
 
 
 @pytest.mark.slow
+def test_default_ma_l1_learns_the_papers_pendulum(tmp_path):
+    """MA-L1 with the default (the authors') value-fitting protocol and the plain value net on pendulum-mbbl,
+    30K real steps, one seed: the last 3 iterations' mean return beats the first iteration's (the initial
+    policy's, about -400) by > 300. Without learning the iteration means (10 episodes each) vary by about 40
+    (s.d.), so a 300 gain by chance is a > 7-s.d. event."""
+    cfg = make_config("pendulum-mbbl", "ma_l1", steps=30_000, seed=0, device="cpu")
+    m = read_metrics(train_run(cfg, root=tmp_path, progress=False))
+    assert np.mean(m["return"][-3:]) - m["return"][0] > 300, m["return"]
+
+
+@pytest.mark.slow
 def test_ma_l1_with_normalized_value_improves_pendulum(tmp_path):
     """The same test with the value net on normalized returns (``value_norm``), which fixes the saturation."""
     gain, gains = _pendulum_gain(tmp_path, "ma_l1", value_norm=True)
@@ -211,6 +222,7 @@ def test_plot_labels_ablation_runs_apart(tmp_path):
 
 def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path):
     """A run already extended past an earlier stage's budget is left alone by that stage (not an error)."""
+    pytest.importorskip("ray")
     from deep.sweep import plan, run_plan
     small = dict(n_real=150, k_model=2, value_refresh_every=1, refresh_samples=40, k_policy=1, policy_samples=40,
                  rollout_envs=4, model_batch=16, device="cpu")
@@ -218,9 +230,9 @@ def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path):
     (path / "DONE").unlink()  # as if the 300-step stage were still under way
     before = (path / "metrics.csv").read_bytes()
     cfgs = plan(["pendulum"], ["mle"], 1, [150], **small)
-    assert run_plan(cfgs, tmp_path, workers=1) == 0
+    assert run_plan(cfgs, tmp_path, cpus=1) == 0
     assert (path / "metrics.csv").read_bytes() == before and not (path / "DONE").exists()
-    run_plan(plan(["pendulum"], ["mle"], 1, [150, 300], **small), tmp_path, workers=1)
+    run_plan(plan(["pendulum"], ["mle"], 1, [150, 300], **small), tmp_path, cpus=1)
     assert RunDir(path).done_position() == 300 and (path / "metrics.csv").read_bytes() == before
 
 

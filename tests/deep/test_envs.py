@@ -21,7 +21,7 @@ def test_reward_and_termination_match_real_env(name):
         o2, r, term, _, _ = env.step(a)
         S.append(obs); A.append(a); R.append(r); S2.append(o2); D.append(term)
         n_done += term
-        if name == "acrobot" and rng.random() < 0.02:  # visit high states: jump to random angles
+        if name.startswith("acrobot") and rng.random() < 0.02:  # visit high states: jump to random angles
             env.unwrapped.state = rng.uniform(-np.pi, np.pi, 4) * np.array([1, 1, 0.3, 0.3])
             o2 = env.unwrapped._get_ob()
         obs = env.reset(seed=int(rng.integers(1 << 30)))[0] if term else o2
@@ -30,7 +30,9 @@ def test_reward_and_termination_match_real_env(name):
     d_hat = spec.done_fn(t(S2))
     np.testing.assert_allclose(r_hat.numpy(), np.array(R), rtol=1e-4, atol=1e-3)
     np.testing.assert_array_equal(d_hat.numpy(), np.array(D))
-    if name != "pendulum":
+    if name.endswith("-mbbl"):
+        assert n_done == 0 and not d_hat.any()  # the MBBL tasks never terminate
+    elif name != "pendulum":
         assert n_done > 0, "no terminations visited: the test would not check the done function"
 
 
@@ -49,3 +51,41 @@ def test_start_states_match_reset_distribution_support(name):
 def test_unknown_env_lists_valid_names():
     with pytest.raises(ValueError, match="valid"):
         make_spec("mountaincar")
+
+
+@pytest.mark.parametrize("name, state, reward", [
+    # hand-computed: Pendulum at rest at the bottom (theta = pi) pays +1 and stays there
+    ("pendulum-mbbl", np.array([np.pi, 0.0]), 1.0),
+    ("pendulum-mbbl", np.array([0.0, 0.0]), -1.0),            # upright: cos 0 = 1 is a cost
+    ("cartpole-mbbl", np.array([2.0, 0.0, 0.0, 0.0]), 1.0 - 0.04),  # cos 0 - 0.01 * 2^2
+    ("acrobot-mbbl", np.zeros(4), -2.0),                       # both links down: tip height -2
+])
+def test_mbbl_rewards_by_hand(name, state, reward):
+    env = ENVS[name].make()
+    env.reset(seed=0)
+    env.unwrapped.state = state.copy()
+    o2, r, term, trunc, _ = env.step(np.zeros(1))
+    assert r == pytest.approx(reward, abs=1e-6) and not term and not trunc
+    if name == "pendulum-mbbl" and state[0] == np.pi:
+        assert o2 == pytest.approx([-1.0, 0.0, 0.0], abs=1e-6)  # a stable rest
+
+
+def _step_from_rest(name, a):
+    env = ENVS[name].make()
+    env.reset(seed=0)
+    env.unwrapped.state = np.zeros(4)
+    return env.step(np.array([a]))[0]
+
+
+def test_mbbl_cartpole_is_bang_bang():
+    right, left = _step_from_rest("cartpole-mbbl", 1.0), _step_from_rest("cartpole-mbbl", -1.0)
+    assert right[1] > 0 and np.allclose(left, -right)  # +10 N and -10 N mirror each other
+    assert np.array_equal(_step_from_rest("cartpole-mbbl", 0.01), right)  # any a > 0 is the full force
+    assert np.array_equal(_step_from_rest("cartpole-mbbl", 0.0), left)  # a = 0 pushes left, as in MBBL
+
+
+def test_mbbl_acrobot_thresholds_the_torque():
+    step = lambda a: _step_from_rest("acrobot-mbbl", a)  # noqa: E731
+    assert np.array_equal(step(-0.5), step(-1.0)) and np.array_equal(step(0.5), step(1.0))
+    assert np.array_equal(step(-0.2), step(0.32)) and np.abs(step(0.0)[4:]).max() < 1e-9  # no torque: at rest
+    assert step(1.0)[5] > 0 > step(-1.0)[5]

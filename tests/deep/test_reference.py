@@ -17,7 +17,8 @@ from modeladv.rundir import read_metrics  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 SMALL = dict(steps=600, n_real=200, k_model=6, value_refresh_every=3, refresh_samples=100, k_policy=2,
-             policy_samples=200, rollout_envs=10, model_hidden=(32, 32), seed=1, device="cpu")
+             policy_samples=200, rollout_envs=10, model_hidden=(32, 32), seed=1, device="cpu",
+             value_epochs=2, value_batch=256)  # that release's value regression
 
 
 @pytest.mark.parametrize("env, method", [("pendulum", "ma_l1_vps"), ("cartpole", "slbo"), ("acrobot", "ma_vaml")])

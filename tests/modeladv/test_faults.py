@@ -258,16 +258,3 @@ def test_train_interrupted_resumes_to_the_uninterrupted_log(tmp_path):
     for key in ma:
         if key != "wall_s":
             np.testing.assert_array_equal(ma[key], mb[key], err_msg=key)  # NaN where no episode ended
-
-
-def test_sweep_runs_in_worker_processes_and_skips_finished_runs(tmp_path):
-    args = ["sweep", "--envs", "pendulum", "--methods", "mle", "ma_l1", "--seeds", "1", "--steps", "200",
-            "--n-real", "100", "--k-model", "2", "--k-policy", "1", "--policy-samples", "40", "--refresh-samples", "40",
-            "--rollout-envs", "4", "--workers", "2", "--root", str(tmp_path)]
-    out = modeladv(*args)
-    assert out.returncode == 0 and "sweep finished: 2 runs" in out.stdout, out.stderr
-    runs = find_runs(tmp_path / "deep")
-    assert sorted(c["method"] for c, _ in runs) == ["ma_l1", "mle"] and all(RunDir(p).is_done() for _, p in runs)
-    stamps = {p: (p / "metrics.csv").stat().st_mtime_ns for _, p in runs}
-    assert modeladv(*args).returncode == 0
-    assert {p: (p / "metrics.csv").stat().st_mtime_ns for _, p in runs} == stamps

@@ -168,3 +168,13 @@ def test_rows_are_whole_lines_appended_per_iteration(tmp_path):
     text = (path / "metrics.csv").read_text()
     assert text.endswith("\n") and len(sizes) == 3 and sizes == sorted(set(sizes))  # flushed row by row
     assert [len(line.split(",")) for line in text.splitlines()] == [2, 2, 2, 2]
+
+
+def test_extending_a_finished_run_without_checkpoint_reruns_it_identically(tmp_path):
+    path = _run(tmp_path / "r", target=3).path
+    short = (path / "metrics.csv").read_text()
+    (path / "checkpoint").unlink()  # as committed logs are: no checkpoint
+    with pytest.warns(RuntimeWarning, match="no checkpoint to extend from 3 to 6: rerunning it from the start"):
+        _run(path, target=6)
+    assert (path / "metrics.csv").read_text().startswith(short)
+    assert (path / "metrics.csv").read_bytes() == (_run(tmp_path / "whole").path / "metrics.csv").read_bytes()
