@@ -108,7 +108,7 @@ class Trainer:
         self.g = torch.Generator().manual_seed(cfg.seed)
         with torch.random.fork_rng(devices=[]):  # initialization from the run's seed, global RNG untouched
             torch.manual_seed(cfg.seed)
-            self.model = DynamicsModel(spec.obs_dim, spec.act_dim, cfg.model_hidden)
+            self.model = DynamicsModel(spec.obs_dim, spec.act_dim, cfg.model_hidden, spec.position_dims)
             self.policy = GaussianPolicy(spec.obs_dim, spec.act_dim, cfg.policy_hidden, cfg.init_log_std)
             self.value = ValueNet(spec.obs_dim, cfg.value_hidden, normalize_output=cfg.value_norm,
                                    min_std=cfg.value_norm_min_std)
@@ -278,7 +278,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        env_state = np.asarray(self.env.unwrapped.state if self.obs is not None else np.zeros(0), np.float64)
+        env_state = np.asarray(self.spec.get_state(self.env) if self.obs is not None else np.zeros(0), np.float64)
         return {
             "config": json.dumps(self.cfg.identity(), sort_keys=True),
             "step": self.step, "iteration": self.iteration, "last_return": self.last_return, "wall": self.wall,
@@ -314,7 +314,7 @@ class Trainer:
         self.ep_step, self.ep_return = e["ep_step"], e["ep_return"]
         if e["mid_episode"]:
             self.env.reset(seed=0)
-            self.env.unwrapped.state = e["state"].numpy().copy()
+            self.spec.set_state(self.env, e["state"].numpy().copy())
             self.obs = e["obs"].numpy().copy()
         else:
             self.obs = None

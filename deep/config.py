@@ -19,7 +19,8 @@ __all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "H
 
 EXPERIMENT = "deep"
 
-ENV_NAMES = ("cartpole", "pendulum", "acrobot", "cartpole-mbbl", "pendulum-mbbl", "acrobot-mbbl")
+ENV_NAMES = ("cartpole", "pendulum", "acrobot", "cartpole-mbbl", "pendulum-mbbl", "acrobot-mbbl",
+             "ant", "halfcheetah", "swimmer", "reacher", "hopper")
 METHOD_NAMES = ("mle", "slbo", "ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
 
 #: (env, method) -> (alpha, lambda): the paper's Table 1 (a)-(d). MLE and SLBO use alpha = 1, lambda = 0.
@@ -30,6 +31,16 @@ TABLE1: dict[tuple[str, str], tuple[float, float]] = {
     ("pendulum", "ma_vaml"): (5e-9, 0.0), ("acrobot", "ma_vaml"): (5e-9, 0.0), ("cartpole", "ma_vaml"): (5e-9, 0.0),
     ("pendulum", "ma_vaml_vps"): (1e-9, 1e-6), ("acrobot", "ma_vaml_vps"): (1e-9, 0.1),
     ("cartpole", "ma_vaml_vps"): (1e-11, 0.1),
+    # MuJoCo (Table 1 (a)-(d))
+    ("reacher", "ma_l1"): (0.05, 0.0), ("ant", "ma_l1"): (0.5, 0.0), ("swimmer", "ma_l1"): (0.5, 0.0),
+    ("halfcheetah", "ma_l1"): (0.05, 0.0), ("hopper", "ma_l1"): (0.05, 0.0),
+    ("reacher", "ma_l1_vps"): (0.05, 1e-5), ("ant", "ma_l1_vps"): (0.5, 1e-6), ("swimmer", "ma_l1_vps"): (0.5, 1e-6),
+    ("halfcheetah", "ma_l1_vps"): (0.005, 1e-6), ("hopper", "ma_l1_vps"): (0.05, 1e-5),
+    ("reacher", "ma_vaml"): (1e-10, 0.0), ("ant", "ma_vaml"): (1e-10, 0.0), ("swimmer", "ma_vaml"): (1e-10, 0.0),
+    ("halfcheetah", "ma_vaml"): (1e-10, 0.0), ("hopper", "ma_vaml"): (1e-11, 0.0),
+    ("reacher", "ma_vaml_vps"): (1e-10, 1e-5), ("ant", "ma_vaml_vps"): (1e-10, 1e-6),
+    ("swimmer", "ma_vaml_vps"): (1e-12, 0.1), ("halfcheetah", "ma_vaml_vps"): (1e-10, 1e-6),
+    ("hopper", "ma_vaml_vps"): (1e-10, 1e-5),
 }
 
 #: fields left out of the run-directory hash: the seed (its own directory level), the step budget (a run
@@ -49,8 +60,8 @@ class RunConfig:
     """Everything that defines one run of Algorithm 2 (Modhe et al., 2021) with TRPO."""
 
     env: str = "pendulum"
-    """environment: cartpole, pendulum, acrobot (Gymnasium, continuous actions) or the paper's MBBL variants
-    cartpole-mbbl, pendulum-mbbl, acrobot-mbbl."""
+    """environment: cartpole, pendulum, acrobot (Gymnasium, continuous actions), the paper's MBBL variants
+    cartpole-mbbl, pendulum-mbbl, acrobot-mbbl, or MuJoCo v5 ant, halfcheetah, swimmer, reacher, hopper."""
     method: str = "ma_l1"
     """model objective: mle, slbo, ma_l1, ma_l1_vps, ma_vaml, ma_vaml_vps."""
     seed: int = 0
@@ -157,9 +168,9 @@ class RunConfig:
         """``self``: a config is validated when it is made."""
         return self
 
-    def memory_bytes(self, obs_dim: int = 6, act_dim: int = 1) -> int:
+    def memory_bytes(self, obs_dim: int = 29, act_dim: int = 8) -> int:
         """The replay buffer's size (float32 obs, act, next obs for every real step) plus the networks
-        (``obs_dim`` defaults to the largest classic-control observation)."""
+        (``obs_dim``, ``act_dim`` default to the largest of our environments, Ant's)."""
         buffer = self.steps * (4 * (2 * obs_dim + act_dim) + 1)
         widths = [obs_dim + act_dim, *self.model_hidden, obs_dim]
         params = sum(a * b for a, b in zip(widths[:-1], widths[1:]))

@@ -320,9 +320,22 @@ def _acrobot_start(B, g, dtype=torch.float32):
     return torch.stack([x[:, 0].cos(), x[:, 0].sin(), x[:, 1].cos(), x[:, 1].sin(), x[:, 2], x[:, 3]], 1)
 
 
+def _classic_state(env) -> np.ndarray:
+    return np.asarray(env.unwrapped.state, np.float64)
+
+
+def _set_classic_state(env, state: np.ndarray) -> None:
+    env.unwrapped.state = np.array(state, np.float64)
+
+
 @dataclass(frozen=True)
 class EnvSpec:
-    """One environment: its constructor, dimensions, time limit and known functions in torch."""
+    """One environment: its constructor, dimensions, time limit and known functions in torch.
+
+    ``position_dims``: observation dimensions the dynamics do not depend on (absolute positions, such as a
+    MuJoCo runner's x); the dynamics model leaves them out of its input and still predicts their change.
+    ``get_state``/``set_state``: the simulator's whole state, so that a checkpoint resumes mid-episode exactly.
+    """
 
     name: str
     make: Callable[[], object]
@@ -332,6 +345,9 @@ class EnvSpec:
     reward_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     done_fn: Callable[[torch.Tensor], torch.Tensor]
     start_fn: Callable[..., torch.Tensor]
+    position_dims: tuple[int, ...] = ()
+    get_state: Callable[[object], np.ndarray] = _classic_state
+    set_state: Callable[[object, np.ndarray], None] = _set_classic_state
 
 
 ENVS: dict[str, EnvSpec] = {
@@ -349,6 +365,121 @@ ENVS: dict[str, EnvSpec] = {
     "acrobot-mbbl": EnvSpec("acrobot-mbbl", MBBLAcrobotEnv, 6, 1, 200,
                             _acrobot_mbbl_reward, _never_done, _acrobot_start),
 }
+
+
+# ---------------------------------------------------------------------------- MuJoCo (Gymnasium v5)
+# Observations keep the absolute position (exclude_current_positions_from_observation=False), so the forward
+# reward (x' - x) / dt is a function of (s, s'). Ant runs without contact forces in its observation and without
+# the contact cost, which they would be needed for.
+_MUJOCO = {  # name: (Gymnasium id, make kwargs, dt, obs_dim, act_dim, max_steps, position dims)
+    "halfcheetah": ("HalfCheetah-v5", {"exclude_current_positions_from_observation": False}, 0.05, 18, 6, 1000, (0,)),
+    "swimmer": ("Swimmer-v5", {"exclude_current_positions_from_observation": False}, 0.04, 10, 2, 1000, (0, 1)),
+    "hopper": ("Hopper-v5", {"exclude_current_positions_from_observation": False}, 0.008, 12, 3, 1000, (0,)),
+    "ant": ("Ant-v5", {"exclude_current_positions_from_observation": False, "include_cfrc_ext_in_observation": False,
+                       "contact_cost_weight": 0.0}, 0.05, 29, 8, 1000, (0, 1)),
+    "reacher": ("Reacher-v5", {}, 0.02, 10, 2, 50, ()),
+}
+
+
+def _mujoco_make(name: str):
+    def make():
+        import gymnasium as gym
+
+        env_id, kwargs = _MUJOCO[name][:2]
+        try:
+            return gym.make(env_id, max_episode_steps=None, disable_env_checker=True, **kwargs).unwrapped
+        except (gym.error.DependencyNotInstalled, ImportError) as e:
+            raise ValueError(f"env {name!r} needs MuJoCo: pip install -e '.[mujoco]' ({e})") from None
+
+    return make
+
+
+def _mujoco_state(env) -> np.ndarray:
+    import mujoco
+
+    u = env.unwrapped
+    state = np.empty(mujoco.mj_stateSize(u.model, mujoco.mjtState.mjSTATE_INTEGRATION))
+    mujoco.mj_getState(u.model, u.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    return state  # qpos, qvel, activations, warm-start accelerations, time...: an exact continuation
+
+
+def _set_mujoco_state(env, state: np.ndarray) -> None:
+    import mujoco
+
+    u = env.unwrapped
+    mujoco.mj_setState(u.model, u.data, np.asarray(state, np.float64), mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(u.model, u.data)
+
+
+class _ResetPool:
+    """Model rollouts start from states of ``env.reset()``: a pool of resets with seeds 0..n-1, drawn from with
+    the rollout's generator (a pool, because rollouts restart columns at every step)."""
+
+    def __init__(self, name: str, n: int = 1024):
+        self.name, self.n, self.pool = name, n, None
+
+    def __call__(self, B, g, dtype=torch.float32):
+        if self.pool is None:
+            env = _mujoco_make(self.name)()
+            self.pool = torch.tensor(np.array([env.reset(seed=i)[0] for i in range(self.n)]), dtype=torch.float32)
+        return self.pool[torch.randint(self.n, (B,), generator=g)].to(dtype)
+
+
+def _sq(a):
+    return a.clamp(-1.0, 1.0).pow(2).sum(-1)
+
+
+def _forward(s, s2, dt):
+    return (s2[:, 0] - s[:, 0]) / dt
+
+
+def _halfcheetah_reward(s, a, s2):
+    return _forward(s, s2, 0.05) - 0.1 * _sq(a)
+
+
+def _swimmer_reward(s, a, s2):
+    return _forward(s, s2, 0.04) - 1e-4 * _sq(a)
+
+
+def _hopper_healthy(s2):
+    # z = qpos[1] > 0.7, |angle = qpos[2]| < 0.2, and every other coordinate within (-100, 100); the observation
+    # clips velocities to [-10, 10], so the last test reads positions only in practice
+    return (s2[:, 1] > 0.7) & (s2[:, 2].abs() < 0.2) & (s2[:, 2:].abs() < 100).all(-1)
+
+
+def _hopper_reward(s, a, s2):
+    return _hopper_healthy(s2).to(s.dtype) + _forward(s, s2, 0.008) - 1e-3 * _sq(a)
+
+
+def _hopper_done(s2):
+    return ~_hopper_healthy(s2)
+
+
+def _ant_healthy(s2):
+    return torch.isfinite(s2).all(-1) & (s2[:, 2] >= 0.2) & (s2[:, 2] <= 1.0)
+
+
+def _ant_reward(s, a, s2):
+    # Gymnasium measures x at the torso body, one substep behind qpos[0]: |error| up to about 0.1 (tested)
+    return _ant_healthy(s2).to(s.dtype) + _forward(s, s2, 0.05) - 0.5 * _sq(a)
+
+
+def _ant_done(s2):
+    return ~_ant_healthy(s2)
+
+
+def _reacher_reward(s, a, s2):
+    # the code's control weight is 1 (its docstring says 0.1); the distance is that of the next state
+    return -s2[:, 8:10].norm(dim=-1) - _sq(a)
+
+
+_MUJOCO_FNS = {"halfcheetah": (_halfcheetah_reward, _never_done), "swimmer": (_swimmer_reward, _never_done),
+               "hopper": (_hopper_reward, _hopper_done), "ant": (_ant_reward, _ant_done),
+               "reacher": (_reacher_reward, _never_done)}
+
+for _name, (_id, _kw, _dt, _S, _A, _T, _pos) in _MUJOCO.items():
+    ENVS[_name] = EnvSpec(_name, _mujoco_make(_name), _S, _A, _T, *_MUJOCO_FNS[_name], _ResetPool(_name),
+                          position_dims=_pos, get_state=_mujoco_state, set_state=_set_mujoco_state)
 
 
 def make_spec(name: str) -> EnvSpec:

@@ -56,12 +56,18 @@ class DynamicsModel(nn.Module):
         obs_dim: S, the observation dimension.
         act_dim: A, the (normalized, in [-1, 1]) action dimension.
         hidden: hidden layer widths (default (500, 500), ReLU).
+        ignore_dims: observation dimensions left out of the input (absolute positions the dynamics are invariant
+            to, ``EnvSpec.position_dims``); their change is still predicted.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (500, 500)):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (500, 500),
+                 ignore_dims: Sequence[int] = ()):
         super().__init__()
         self.obs_dim, self.act_dim = obs_dim, act_dim
-        self.net = mlp([obs_dim + act_dim, *hidden, obs_dim])
+        if any(not 0 <= d < obs_dim for d in ignore_dims):
+            raise ValueError(f"ignore_dims must lie in [0, {obs_dim}); got {tuple(ignore_dims)}")
+        self.keep = [d for d in range(obs_dim) if d not in set(ignore_dims)]
+        self.net = mlp([len(self.keep) + act_dim, *hidden, obs_dim])
         self.obs_norm = Normalizer(obs_dim)
         self.delta_norm = Normalizer(obs_dim)
 
@@ -72,7 +78,10 @@ class DynamicsModel(nn.Module):
 
     def normalized_delta(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``f_phi``: predicted normalized delta, (B, S)."""
-        return self.net(torch.cat([self.obs_norm(s), a.clamp(-1.0, 1.0)], -1))
+        x = self.obs_norm(s)
+        if len(self.keep) < self.obs_dim:
+            x = x[..., self.keep]
+        return self.net(torch.cat([x, a.clamp(-1.0, 1.0)], -1))
 
     def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Predicted next state (B, S) for states ``s`` (B, S) and actions ``a`` (B, A)."""

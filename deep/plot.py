@@ -14,7 +14,7 @@ from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig
 from modeladv.plot import color, label, plot_learning_curves, pyplot, save_figure
 from modeladv.rundir import find_runs, read_metrics
 
-__all__ = ["run_label", "collect_curves", "final_returns", "plot_runs", "alpha_table", "format_alpha_table",
+__all__ = ["run_label", "collect_curves", "seed_finals", "final_returns", "plot_runs", "alpha_table", "format_alpha_table",
            "plot_alpha_sweep"]
 
 ENV_ORDER = ENV_NAMES
@@ -64,21 +64,24 @@ def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[
     return curves
 
 
-def final_returns(curves, at_step: float | None = None, window: int = 5):
-    """``{(env, method): (mean, sem, n_seeds, step)}``: each seed's mean return over its last ``window``
-    logged points at or before ``at_step`` (default: the largest step every seed reached)."""
+def seed_finals(curves, at_step: float | None = None, window: int = 5) -> dict:
+    """``{(env, method): (finals (n_seeds,), step)}``: each seed's mean return over its last ``window`` logged
+    points at or before ``at_step`` (default: the largest step every seed reached)."""
     out = {}
     for env, by_method in curves.items():
         for method, runs in by_method.items():
             reach = min(float(x[-1]) for x, _ in runs)
             step = reach if at_step is None else min(at_step, reach)
-            finals = []
-            for x, y in runs:
-                keep = x <= step
-                finals.append(float(np.mean(y[keep][-window:])))
-            f = np.array(finals)
-            sem = f.std(ddof=1) / np.sqrt(len(f)) if len(f) > 1 else 0.0
-            out[(env, method)] = (float(f.mean()), float(sem), len(f), step)
+            out[(env, method)] = (np.array([float(np.mean(y[x <= step][-window:])) for x, y in runs]), step)
+    return out
+
+
+def final_returns(curves, at_step: float | None = None, window: int = 5):
+    """``{(env, method): (mean, sem, n_seeds, step)}`` of :func:`seed_finals`."""
+    out = {}
+    for key, (f, step) in seed_finals(curves, at_step, window).items():
+        sem = f.std(ddof=1) / np.sqrt(len(f)) if len(f) > 1 else 0.0
+        out[key] = (float(f.mean()), float(sem), len(f), step)
     return out
 
 
@@ -178,7 +181,7 @@ def plot_alpha_sweep(run_root: str | Path, out_path: str | Path) -> Path:
         ax.set_xscale("log")
         ax.set_xlabel("alpha (log scale)")
         ax.set_ylabel(f"final return at {rows[0]['step'] / 1000:.0f}K steps")
-        ax.set_title(f"{env}: Appendix C sweep (circled: selected; dashed: Table 1)", fontsize=9)
+        ax.set_title(f"{env}, Appendix C sweep\n(circled: selected; dashed: Table 1's alpha)", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return save_figure(fig, out_path, dpi=120)

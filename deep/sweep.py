@@ -13,6 +13,7 @@ extended to the next. The Appendix C protocol (``alpha_sweep``) runs 9 log-space
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from deep.config import RunConfig
+from modeladv.pool import Interrupted
 
 __all__ = ["ALPHA_GRIDS", "plan", "check_address", "run_plan", "RAY_MISSING"]
 
@@ -117,6 +119,23 @@ def run_plan(cfgs: Sequence[RunConfig], root: str | os.PathLike, cpus: int | Non
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError) as e:
         raise ValueError(f"could not start or reach Ray: {str(e).splitlines()[0]}") from None
+    # a signal must not raise inside Ray's own code: it is recorded, Tune is told to stop (Stopper.stop_all),
+    # and Interrupted is raised once fit() has returned; a second signal raises at once
+    received: list[int] = []
+
+    def on_signal(signum, frame):
+        if received:
+            raise Interrupted(signum)
+        received.append(signum)
+
+    class _StopOnSignal(tune.Stopper):
+        def __call__(self, trial_id, result):
+            return bool(received)
+
+        def stop_all(self):
+            return bool(received)
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for steps in dict.fromkeys(c.steps for c in cfgs):
             trials = [c.to_dict() for c in cfgs if c.steps == steps]
@@ -125,13 +144,17 @@ def run_plan(cfgs: Sequence[RunConfig], root: str | os.PathLike, cpus: int | Non
                 param_space={"cfg": tune.grid_search(trials), "root": str(root), "wait": wait},
                 tune_config=tune.TuneConfig(reuse_actors=True),
                 run_config=tune.RunConfig(storage_path=str(root / "ray"), name=f"sweep_{steps}_{time.time_ns()}",
-                                          verbose=0))
+                                          stop=_StopOnSignal(), verbose=0))
             results = tuner.fit()
+            if received:
+                raise Interrupted(received[0])
             if results.errors:
                 first = str(results.errors[0]).strip().splitlines()
                 raise RuntimeError(f"{len(results.errors)} of {len(trials)} trials failed; first: "
                                    f"{first[-1] if first else '?'}")
             print(f"stage {steps}: {len(trials)} trials done under {root / 'deep'}/", flush=True)
     finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         ray.shutdown()
     return 0

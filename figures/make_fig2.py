@@ -12,8 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deep.plot import ENV_ORDER, METHOD_ORDER, collect_curves, final_returns, plot_runs
+from deep.plot import ENV_ORDER, METHOD_ORDER, collect_curves, final_returns, plot_runs, seed_finals
 from modeladv.plot import label
+from modeladv.stats import compare
+
+#: the paper's Sec. 4.2 claims as (claim, method a, method b): "a beats / matches b"
+CLAIMS = (("MA-L1 beats MA-VAML", "ma_l1", "ma_vaml"), ("VPS helps MA-L1", "ma_l1_vps", "ma_l1"),
+          ("MA-L1 comparable to SLBO", "ma_l1", "slbo"))
 
 HERE = Path(__file__).resolve().parent
 
@@ -40,6 +45,20 @@ def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", 
     return "\n".join(lines)
 
 
+def claims(root: str | Path, at_step: float | None = None) -> str:
+    """Markdown table: per paper claim and env, the difference of final returns (a - b) over seeds with its 95%
+    bootstrap interval and the two-sided Welch p-value."""
+    fin = seed_finals(collect_curves(root), at_step=at_step)
+    envs = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
+    lines = ["| claim | env | a − b (final return) | verdict |", "|---|---|---|---|"]
+    for text, a, b in CLAIMS:
+        for env in envs:
+            if (env, a) in fin and (env, b) in fin:
+                c = compare(fin[(env, a)][0], fin[(env, b)][0])
+                lines.append(f"| {text} | {env} | {c} | {label(a)} {c.verdict()} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", default=str(HERE.parent / "results" / "deep"))
@@ -53,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
              f"(paper: 5 seeds, 200K)")
     print(plot_runs(args.root, args.figure, title=title))
     print(table(args.root, at_step=args.at_step))
+    print("\nThe paper's claims (a - b over seeds; bootstrap interval and Welch test):\n")
+    print(claims(args.root, at_step=args.at_step))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
     print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}", at_step=args.at_step))
     return 0

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deep.config import ENV_NAMES, METHOD_NAMES, RunConfig
+from deep.config import METHOD_NAMES, RunConfig
 from tabular.gridworld.config import Config as GridConfig
 
 from .cli import Command, values_for
@@ -195,8 +195,8 @@ def run_train(values: dict) -> int:
 # ---- sweep ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SweepOptions:
-    envs: tuple[str, ...] = ENV_NAMES
-    """environments"""
+    envs: tuple[str, ...] = ("pendulum-mbbl", "cartpole-mbbl", "acrobot-mbbl")
+    """environments (any of deep.config.ENV_NAMES; default: the paper's classic-control tasks)"""
     methods: tuple[str, ...] = METHOD_NAMES
     """model objectives"""
     seeds: int = 3

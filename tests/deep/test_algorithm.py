@@ -167,12 +167,11 @@ def _pendulum_gain(tmp_path, method, seeds=(0, 1), steps=40_000, **options):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="not reproduced: with an unnormalized value net MA-L1 does not improve "
-                   "Pendulum (the net saturates; docs/deep_results.md); see the value-norm test below")
 def test_ma_l1_improves_pendulum(tmp_path):
-    """MA-L1 (Table 1 alpha) on Pendulum, 40K real steps, 2 seeds: the mean return of the last 3 iterations
-    beats the first iteration's (random-policy) return by > 150 (chance without learning, with 2 seeds x 30
-    episodes at s.d. about 300: below 1e-3)."""
+    """MA-L1 (Table 1 alpha, plain value net, the authors' value fitting by default) on Gymnasium Pendulum, 40K
+    real steps, 2 seeds: the mean return of the last 3 iterations beats the first iteration's (random-policy)
+    return by > 150 (chance without learning, with 2 seeds x 30 episodes at s.d. about 300: below 1e-3). With the
+    first defaults (2 epochs x batch 256 of value fitting) it did not: the value net stayed flat."""
     gain, gains = _pendulum_gain(tmp_path, "ma_l1")
     assert gain > 150, gains
 
@@ -244,3 +243,18 @@ def test_value_norm_floor_is_validated_and_labelled():
     assert cfg.identity()["value_norm_min_std"] == 1.0
     assert "value_norm_min_std" not in make_config("acrobot", "mle", value_norm=True).identity()
     assert run_label(cfg.to_dict()) == "mle+vnorm(σ≥1)"
+
+
+def test_mujoco_run_resumes_exactly_mid_episode(tmp_path):
+    """HalfCheetah episodes (1000 steps) cross iteration ends: a resume restores MuJoCo's whole state."""
+    pytest.importorskip("mujoco")
+    small = dict(n_real=150, k_model=2, value_refresh_every=1, refresh_samples=40, k_policy=1, policy_samples=40,
+                 rollout_envs=4, model_batch=16, model_hidden=(32, 32), device="cpu")
+    cfg = make_config("halfcheetah", "ma_l1", steps=450, **small)
+    full = train_run(cfg, root=tmp_path / "a", progress=False)
+    part = train_run(cfg, root=tmp_path / "b", progress=False, max_iterations=1)
+    part = train_run(cfg, root=tmp_path / "b", progress=False)
+    a, b = read_metrics(full), read_metrics(part)
+    for key in a:
+        if key != "wall_s":
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -170,3 +170,15 @@ def test_mle_weight_adds_an_mle_anchor_to_value_aware_losses_only():
     assert _grad(loss, m) == pytest.approx(-1.7)
     plain, parts = model_loss("mle", m, None, s, a, mle_weight=2.0)
     assert float(plain.detach()) == pytest.approx(0.245) and "mle" not in parts
+
+
+def test_model_ignores_position_dims_but_predicts_their_change():
+    model = DynamicsModel(4, 1, (16,), ignore_dims=(0,))
+    s, a = torch.randn(5, 4), torch.randn(5, 1)
+    shifted = s.clone()
+    shifted[:, 0] += 7.0
+    out, out_shifted = model(s, a), model(shifted, a)
+    torch.testing.assert_close(out_shifted - shifted, out - s)  # the same predicted delta, x included
+    assert model.net[0].in_features == 3 + 1
+    with pytest.raises(ValueError, match="ignore_dims"):
+        DynamicsModel(4, 1, (16,), ignore_dims=(4,))

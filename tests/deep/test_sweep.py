@@ -69,3 +69,80 @@ def test_plan_orders_seed_major_and_sweeps_alpha():
     assert alphas == [10.0 ** -k for k in range(5, 14)]
     with pytest.raises(ValueError, match="value-aware"):
         plan(["pendulum"], ["mle"], 1, [100], alpha_sweep=True)
+
+
+def _fake_run(root, env, method, alpha, seed, returns):
+    """A run directory as the trainer writes it (config.json + metrics.csv), with the given returns."""
+    from deep.config import run_dir
+    from modeladv.rundir import as_dict
+
+    cfg = make_config(env, method, alpha=alpha, seed=seed, steps=100 * len(returns))
+    rd = run_dir(root, cfg)
+    rd.write_config(cfg)
+    metrics = rd.open_metrics(None)
+    for i, r in enumerate(returns, 1):
+        metrics.write({"step": 100 * i, "return": r})
+    return as_dict(cfg)
+
+
+def test_alpha_table_selects_the_highest_mean_and_draws_it(tmp_path):
+    from deep.plot import alpha_table, format_alpha_table, plot_alpha_sweep
+
+    # alpha 0.1: finals 10, 20 (mean 15); alpha 0.01: 30, 40 (mean 35, selected); the last 5 points count
+    for alpha, finals in ((0.1, (10.0, 20.0)), (0.01, (30.0, 40.0))):
+        for seed, f in enumerate(finals):
+            _fake_run(tmp_path, "pendulum-mbbl", "ma_l1", alpha, seed, [-500.0] * 3 + [f] * 5)
+    rows = alpha_table(tmp_path)
+    assert [(r["alpha"], r["mean"], r["n"], r["selected"]) for r in rows] == [(0.01, 35.0, 2, True),
+                                                                            (0.1, 15.0, 2, False)]
+    assert rows[0]["sem"] == pytest.approx(5.0) and rows[0]["table1"] == 0.05 and rows[0]["step"] == 800
+    assert "**0.01** (selected)" in format_alpha_table(rows)
+    assert plot_alpha_sweep(tmp_path, tmp_path / "a.png").stat().st_size > 0
+    # --alpha-from feeds the selection to the main runs, Table 1 elsewhere
+    cfgs = plan(["pendulum-mbbl", "cartpole-mbbl"], ["ma_l1"], 1, [100],
+                alphas={(r["env"], r["method"]): r["alpha"] for r in rows if r["selected"]})
+    assert [(c.env, c.alpha) for c in cfgs] == [("pendulum-mbbl", 0.01), ("cartpole-mbbl", 0.05)]
+
+
+def _ray_processes(session: int) -> list[int]:
+    """PIDs of live processes in process group/session ``session`` (the sweep and everything Ray started)."""
+    from pathlib import Path
+
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) == session and fields[0] != "Z":  # session id, not a zombie
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_ctrl_c_stops_the_sweep_and_ray_with_one_line_and_the_rerun_resumes(tmp_path):
+    pytest.importorskip("ray")
+    import signal
+
+    args = ["sweep", "--envs", "pendulum-mbbl", "--methods", "mle", "--seeds", "1", "--steps", "3000", *FLAGS,
+            "--cpus", "1", "--root", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "modeladv.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    t0 = time.monotonic()
+    while not any(len(read_metrics(p).get("step", [])) >= 2 for _, p in find_runs(tmp_path / "deep")
+                  if (p / "metrics.csv").exists()):
+        assert time.monotonic() - t0 < 240 and proc.poll() is None, "the trial never logged two iterations"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(60) == 130
+    err = proc.stderr.read().strip().splitlines()
+    assert err[-1] == "interrupted; rerun the same command to resume" and not any("Traceback" in e for e in err)
+    t1 = time.monotonic()
+    while _ray_processes(proc.pid):
+        assert time.monotonic() - t1 < 20, f"Ray processes left running: {_ray_processes(proc.pid)}"
+        time.sleep(0.5)
+    out = modeladv(*args)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (_, path), = find_runs(tmp_path / "deep")
+    assert read_metrics(path)["step"].tolist() == list(range(100, 3001, 100)) and RunDir(path).is_done()

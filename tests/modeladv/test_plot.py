@@ -35,3 +35,19 @@ def test_every_objective_has_one_name_one_label_and_one_colour():
     assert {"mle", "ma_l1", "ma_vaml"} <= set(OBJECTIVE_NAMES) & set(METHOD_NAMES)  # shared spellings
     assert len(set(METHOD_LABELS.values())) == len(METHOD_LABELS)
     assert label("ma_l1") == "MA-L1" and label("unknown") == "unknown"
+
+
+def test_compare_hand_computed_and_against_welch():
+    from modeladv.stats import compare
+
+    c = compare([1.0, 3.0], [0.0, 0.0, 0.0])
+    assert c.diff == 2.0 and (c.n_a, c.n_b) == (2, 3)
+    # Welch by hand: s_a^2 = 2, s_b^2 = 0 -> t = 2 / sqrt(2/2) = 2, df = 1 (Cauchy) -> p = 1 - 2 atan(2) / pi
+    assert abs(c.p - 0.29516723530086) < 1e-9
+    assert 0.0 <= c.ci[0] <= c.diff <= c.ci[1] <= 3.0  # bootstrap means of a lie in [1, 3]
+    assert c.verdict() == "no significant difference"
+    far = compare(np.arange(10.0) + 100, np.arange(10.0))
+    assert far.verdict() == "higher" and far.p < 1e-10 and far.ci[0] > 90
+    assert compare([5.0], [1.0, 2.0]).verdict() == "too few seeds to test"
+    with pytest.raises(ValueError, match="non-empty"):
+        compare([], [1.0])

@@ -215,3 +215,12 @@ def test_plot_dispatches_deep_lazily_without_torch(tmp_path, capsys):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["2", "False"] and "no deep runs" in out.stderr
     assert cli.main(["plot", "--root", str(tmp_path / "missing")]) == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_summary_uses_each_runs_own_time_limit(tmp_path):
+    """The optimum (and "95% of optimum") of a run depends on its max_steps: 2 - 0.9 * 2 (size - 3) / max_steps."""
+    cfg = Config(**{**TINY, "max_steps": 100})
+    run(cfg, tmp_path / "gridworld" / "h" / "seed0")
+    (row,) = summarize(collect(tmp_path))
+    assert row["optimum"] == pytest.approx(2 - 0.9 * 2 * (cfg.size - 3) / 100)
+    assert row["optimum"] != pytest.approx(GridLayout(cfg.size).best_return)
