@@ -24,12 +24,12 @@ METHOD_ORDER = METHOD_NAMES
 _MIN_STD_DEFAULT = RunConfig.value_norm_min_std
 
 
-def run_label(cfg: dict) -> str:
-    """Curve label of a run: its method, plus the ablation options it switched on (``deep.config``) and its
-    alpha when that is not Table 1's."""
+def run_label(cfg: dict, show_alpha: bool = False) -> str:
+    """Curve label of a run: its method, plus the ablation options it switched on (``deep.config``) and, with
+    ``show_alpha``, its alpha when that is not Table 1's."""
     label = cfg["method"]
     table1 = TABLE1.get((cfg.get("env", "").removesuffix("-mbbl"), label), (1.0, 0.0))[0]
-    if "alpha" in cfg and cfg["alpha"] != table1:
+    if show_alpha and "alpha" in cfg and cfg["alpha"] != table1:
         label += f"+α={cfg['alpha']:g}"
     if cfg.get("value_norm"):
         label += "+vnorm"
@@ -49,10 +49,13 @@ def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[
     """
     root = Path(run_root)
     base = root / "deep" if (root / "deep").is_dir() else root
+    runs = [(cfg, path) for cfg, path in find_runs(base)
+            if (path / "metrics.csv").exists() and "env" in cfg and "method" in cfg]
+    alphas: dict[tuple, set] = {}
+    for cfg, _ in runs:  # alpha goes into a label only where runs of one curve would otherwise differ in it
+        alphas.setdefault((cfg["env"], run_label(cfg)), set()).add(cfg.get("alpha"))
     curves: dict[str, dict[str, list]] = {}
-    for cfg, path in find_runs(base):
-        if not (path / "metrics.csv").exists() or "env" not in cfg or "method" not in cfg:
-            continue
+    for cfg, path in runs:
         m = read_metrics(path)
         if "step" not in m or key not in m:
             continue
@@ -60,7 +63,8 @@ def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[
         ok = np.isfinite(y)
         if ok.sum() == 0:
             continue
-        curves.setdefault(cfg["env"], {}).setdefault(run_label(cfg), []).append((x[ok], y[ok]))
+        name = run_label(cfg, show_alpha=len(alphas[(cfg["env"], run_label(cfg))]) > 1)
+        curves.setdefault(cfg["env"], {}).setdefault(name, []).append((x[ok], y[ok]))
     return curves
 
 

@@ -232,7 +232,7 @@ def run_sweep(values: dict) -> int:
 
     modeladv sweep --envs pendulum-mbbl cartpole-mbbl acrobot-mbbl --seeds 5 --stages 50000 200000 --cpus 2
     modeladv sweep --envs pendulum-mbbl --methods ma_l1 ma_vaml --alpha-sweep --steps 50000   # Appendix C
-    modeladv sweep --address 10.0.0.5:6379 ...                                  # on an existing Ray cluster
+    modeladv sweep --address head-node:6379 ...                                 # on an existing Ray cluster
 
     Trials run through Ray Tune (the sweep extra); a killed sweep rerun skips finished runs and resumes the rest.
     """
