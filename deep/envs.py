@@ -371,13 +371,13 @@ ENVS: dict[str, EnvSpec] = {
 # Observations keep the absolute position (exclude_current_positions_from_observation=False), so the forward
 # reward (x' - x) / dt is a function of (s, s'). Ant runs without contact forces in its observation and without
 # the contact cost, which they would be needed for.
-_MUJOCO = {  # name: (Gymnasium id, make kwargs, dt, obs_dim, act_dim, max_steps, position dims)
-    "halfcheetah": ("HalfCheetah-v5", {"exclude_current_positions_from_observation": False}, 0.05, 18, 6, 1000, (0,)),
-    "swimmer": ("Swimmer-v5", {"exclude_current_positions_from_observation": False}, 0.04, 10, 2, 1000, (0, 1)),
-    "hopper": ("Hopper-v5", {"exclude_current_positions_from_observation": False}, 0.008, 12, 3, 1000, (0,)),
+_MUJOCO = {  # name: (Gymnasium id, make kwargs, obs_dim, act_dim, max_steps, position dims); dt is in each reward
+    "halfcheetah": ("HalfCheetah-v5", {"exclude_current_positions_from_observation": False}, 18, 6, 1000, (0,)),
+    "swimmer": ("Swimmer-v5", {"exclude_current_positions_from_observation": False}, 10, 2, 1000, (0, 1)),
+    "hopper": ("Hopper-v5", {"exclude_current_positions_from_observation": False}, 12, 3, 1000, (0,)),
     "ant": ("Ant-v5", {"exclude_current_positions_from_observation": False, "include_cfrc_ext_in_observation": False,
-                       "contact_cost_weight": 0.0}, 0.05, 29, 8, 1000, (0, 1)),
-    "reacher": ("Reacher-v5", {}, 0.02, 10, 2, 50, ()),
+                       "contact_cost_weight": 0.0}, 29, 8, 1000, (0, 1)),
+    "reacher": ("Reacher-v5", {}, 10, 2, 50, ()),
 }
 
 
@@ -477,7 +477,7 @@ _MUJOCO_FNS = {"halfcheetah": (_halfcheetah_reward, _never_done), "swimmer": (_s
                "hopper": (_hopper_reward, _hopper_done), "ant": (_ant_reward, _ant_done),
                "reacher": (_reacher_reward, _never_done)}
 
-for _name, (_id, _kw, _dt, _S, _A, _T, _pos) in _MUJOCO.items():
+for _name, (_, _, _S, _A, _T, _pos) in _MUJOCO.items():
     ENVS[_name] = EnvSpec(_name, _mujoco_make(_name), _S, _A, _T, *_MUJOCO_FNS[_name], _ResetPool(_name),
                           position_dims=_pos, get_state=_mujoco_state, set_state=_set_mujoco_state)
 

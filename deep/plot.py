@@ -132,7 +132,7 @@ def alpha_table(run_root: str | Path, window: int = 5) -> list[dict]:
             continue
         m = read_metrics(path)
         if len(m.get("step", ())) and np.isfinite(m["return"]).any():
-            key = (cfg["env"], run_label({k: v for k, v in cfg.items() if k != "alpha"}))
+            key = (cfg["env"], run_label(cfg))
             groups.setdefault(key, {}).setdefault(float(cfg["alpha"]), []).append(m)
     rows = []
     for (env, method), by_alpha in sorted(groups.items()):

@@ -19,7 +19,7 @@ from deep.config import METHOD_NAMES, RunConfig
 from tabular.gridworld.config import Config as GridConfig
 
 from .cli import Command, values_for
-from .config import check_int
+from .config import check_float, check_int
 from .guards import check_figure_path, check_memory, check_output_dir
 
 __all__ = ["COMMANDS", "VerifyOptions", "GridworldOptions", "TrainOptions", "SweepOptions", "PlotOptions"]
@@ -41,6 +41,12 @@ class VerifyOptions:
     json: bool = False
     """print the rows and the summary as JSON"""
 
+    def __post_init__(self):
+        check_float("--gamma", self.gamma, 0.0, 1.0, high_open=True)
+        check_int("--states", self.states, 1)
+        check_int("--actions", self.actions, 1)
+        check_int("--n-mdps", self.n_mdps, 0)
+
 
 def run_verify(values: dict) -> int:
     """Check Lemma 1 and Corollary 2 on random MDPs and Sutton & Barto's grids; show printed Eq. 3 and 5 failing.
@@ -48,14 +54,9 @@ def run_verify(values: dict) -> int:
     modeladv verify                        # 5 random 10-state pairs + textbook grids
     modeladv verify --gamma 0.99 --json
     """
-    from modeladv.config import check_float
     from tabular.verify import TOL, format_table, verify_cases, verify_pair
 
     o = VerifyOptions(**values_for(VerifyOptions, values))
-    check_float("--gamma", o.gamma, 0.0, 1.0, high_open=True)
-    check_int("--states", o.states, 1)
-    check_int("--actions", o.actions, 1)
-    check_int("--n-mdps", o.n_mdps, 0)
     rows = [verify_pair(*c) for c in verify_cases(o.seed, o.n_mdps, o.states, o.actions, o.gamma)]
     failed = {c: sum(abs(getattr(r, c)) > TOL * max(1.0, abs(r.lhs)) for r in rows) for c in ("printed_eq3", "printed_eq5")}
     ok = all(r.exact_ok for r in rows)
@@ -102,6 +103,10 @@ class GridworldOptions:
     stop_after: int | None = None
     """stop each run after this many iterations (a rerun resumes it); for tests and staged work"""
 
+    def __post_init__(self):
+        if self.stop_after is not None:
+            check_int("--stop-after", self.stop_after, 1)
+
 
 _GRID_OWN = frozenset({"size", "method", "seed", "iterations", "steps_per_iter"})
 
@@ -119,8 +124,6 @@ def run_gridworld(values: dict) -> int:
     from tabular.gridworld.runner import make_configs, run_all
 
     o = GridworldOptions(**values_for(GridworldOptions, values))
-    if o.stop_after is not None and (isinstance(o.stop_after, bool) or o.stop_after < 1):
-        raise ValueError(f"--stop-after must be a positive integer; got {o.stop_after}")
     cfgs = make_configs(o.size, o.methods, o.seeds, o.iterations, o.steps_per_iter,
                         **values_for(GridConfig, values, skip=_GRID_OWN))
     root = check_output_dir(o.root)
@@ -153,10 +156,6 @@ class TrainOptions:
     """wait for another process working in the same run, instead of stopping"""
 
 
-def _deep_config(values: dict, **fixed) -> RunConfig:
-    return RunConfig(**{**values_for(RunConfig, values), **fixed})
-
-
 def _summary(path: Path, wall: float) -> str:
     from .rundir import read_metrics
 
@@ -174,7 +173,7 @@ def run_train(values: dict) -> int:
     Writes <root>/deep/<config-hash>/seed<k>/; rerunning resumes it, or extends it to a larger --steps.
     """
     o = TrainOptions(**values_for(TrainOptions, values))
-    cfg = _deep_config(values)  # validated before torch is imported
+    cfg = RunConfig(**values_for(RunConfig, values))  # validated before torch is imported
     root = check_output_dir(o.root)
     check_memory(cfg.memory_bytes(), 1, f"--steps {cfg.steps}")
     import torch
@@ -223,6 +222,10 @@ class SweepOptions:
     dry_run: bool = False
     """print the runs only"""
 
+    def __post_init__(self):
+        if self.cpus is not None:
+            check_int("--cpus", self.cpus, 1)
+
 
 _SWEEP_OWN = frozenset({"env", "method", "seed", "steps", "alpha", "lam"})
 
@@ -256,8 +259,6 @@ def run_sweep(values: dict) -> int:
             print(f"{c.env} {c.method} seed {c.seed} steps {c.steps} alpha {c.alpha:g} lam {c.lam:g}")
         return 0
     root = check_output_dir(o.root)
-    if o.cpus is not None:
-        check_int("--cpus", o.cpus, 1)
     check_memory(max(c.memory_bytes() for c in cfgs), o.cpus or os.cpu_count() or 1, "the sweep's largest run")
     run_plan(cfgs, root, o.cpus, o.address, o.wait)
     if o.alpha_sweep:

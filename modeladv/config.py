@@ -26,7 +26,7 @@ def check_int(name: str, v: Any, low: int = 1) -> int:
 def check_float(name: str, v: Any, low: float | None = None, high: float | None = None,
                 low_open: bool = False, high_open: bool = False) -> float:
     """A finite real number in the given range (open or closed at each end)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__") or isinstance(v, str):
+    if isinstance(v, (bool, str)) or not hasattr(v, "__float__"):
         raise ValueError(f"{name} must be a number; got {v!r}")
     x = float(v)
     if not math.isfinite(x):

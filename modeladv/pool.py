@@ -116,7 +116,8 @@ class WorkerPool:
         self.close()
 
     def close(self, grace: float = 3.0) -> None:
-        """Stop every worker: ask, then SIGTERM, then SIGKILL (each within ``grace`` seconds)."""
+        """Stop every worker now: idle ones are asked to exit, every one still alive gets SIGTERM, and any left
+        after ``grace`` seconds SIGKILL (a busy worker's run resumes from its checkpoint)."""
         for p, c in self._procs:
             with contextlib.suppress(OSError, ValueError):
                 c.send(None)

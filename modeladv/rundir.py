@@ -105,8 +105,8 @@ def _fmt(v: Any) -> str:
 
 
 def _parse_csv(text: str) -> tuple[list[str], list[list[str]], int]:
-    """``(header, whole rows, characters of the header and whole rows)``: a last line without newline or with the wrong number of
-    fields is a torn row (the process died while writing it) and is left out."""
+    """``(header, whole rows, characters of the header and whole rows)``: a last line without a newline or with
+    the wrong number of fields is a torn row (the process died while writing it) and is left out."""
     lines = text.splitlines(keepends=True)
     if not lines or not lines[0].endswith("\n"):
         return [], [], 0
@@ -421,14 +421,14 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             return run  # already past this target on its way to a longer one (a staged sweep's later stage)
         run.write_config(config, identity)
         trainer = make_trainer()
-        state = run.load_checkpoint(lambda b: trainer.loads(b) or True)
-        if reached is not None and state is None:
+        resumed = run.load_checkpoint(lambda b: trainer.loads(b) or True)
+        if reached is not None and not resumed:
             # committed logs carry no checkpoint; the same config and seed log the same rows again
             warnings.warn(f"{run.path} has no checkpoint to extend from {reached:g} to {target:g}: rerunning it "
                           "from the start", RuntimeWarning, stacklevel=2)
         run.clear_done()
-        metrics = run.open_metrics(trainer.position if state else None)
-        if not state and first_row is not None:
+        metrics = run.open_metrics(trainer.position if resumed else None)
+        if not resumed and first_row is not None:
             row = first_row(trainer)
             if row is not None:
                 metrics.write(row)
@@ -444,8 +444,6 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
                 run.save_checkpoint(trainer.dumps())
             if max_iterations is not None and n >= max_iterations and not last:
                 return run
-        if state is None and n == 0:
-            run.save_checkpoint(trainer.dumps())
         if finalize is not None:
             finalize(trainer, run)
         run.mark_done(trainer.position)

@@ -49,10 +49,6 @@ __all__ = [
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _check_values(M: TabularMDP, V) -> np.ndarray:
-    return check_values(V, M.S)
-
-
 def _expect_next(M: TabularMDP, pi: np.ndarray, V: np.ndarray) -> np.ndarray:
     """``(P^pi_M V)(s) = E_{s' ~ P^pi_M(s)} V(s')``, shape ``(S,)``; never forms a dense (S, S) for sparse M."""
     return np.asarray(transition_matrix(M, pi) @ V, dtype=np.float64).ravel()
@@ -70,7 +66,7 @@ def bellman_operator(M: TabularMDP, pi, V) -> np.ndarray:
     """
     _check_mdp(M)
     pi = validate_policy(M, pi)
-    V = _check_values(M, V)
+    V = check_values(V, M.S)
     return policy_reward(M, pi) + M.gamma * _expect_next(M, pi, V)
 
 
@@ -96,7 +92,7 @@ def model_advantage(M: TabularMDP, pi, V=None) -> np.ndarray:
     """
     _check_mdp(M)
     pi = validate_policy(M, pi)
-    V = policy_evaluation(M, pi) if V is None else _check_values(M, V)
+    V = policy_evaluation(M, pi) if V is None else check_values(V, M.S)
     return M.gamma * (V[None, :] - _expect_next(M, pi, V)[:, None])
 
 
@@ -108,7 +104,7 @@ def mean_model_advantage(M: TabularMDP, M2: TabularMDP, pi, V=None) -> np.ndarra
     """
     _check_pair(M, M2)
     pi = validate_policy(M, pi)
-    V = policy_evaluation(M2, pi) if V is None else _check_values(M, V)
+    V = policy_evaluation(M2, pi) if V is None else check_values(V, M.S)
     return M.gamma * (_expect_next(M, pi, V) - _expect_next(M2, pi, V))
 
 

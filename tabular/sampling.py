@@ -16,10 +16,6 @@ from .solve import visit_counts
 __all__ = ["TransitionBatch", "RowSampler", "sample_transitions", "sample_trajectories"]
 
 
-def _live_visits(M: TabularMDP, pi: np.ndarray) -> np.ndarray:
-    return visit_counts(M, pi)
-
-
 # ---- data -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class TransitionBatch:
@@ -145,7 +141,7 @@ def sample_transitions(M: TabularMDP, pi, n: int, rng: np.random.Generator) -> T
     """
     pi = _check_sampling(M, pi, rng)
     n = positive_int("n", n)
-    w = _live_visits(M, pi)
+    w = visit_counts(M, pi)
     if w.sum() <= 0:
         raise ValueError("p0 is supported on terminal states only: the policy makes no transitions")
     w = np.maximum(w, 0.0)  # visit counts are >= 0; drop round-off below 0
