@@ -19,7 +19,7 @@ from deep.config import METHOD_NAMES, RunConfig
 from tabular.gridworld.config import Config as GridConfig
 
 from .cli import Command, values_for
-from .config import check_float, check_int
+from .config import check_choice, check_float, check_int
 from .guards import check_figure_path, check_memory, check_output_dir
 
 __all__ = ["COMMANDS", "VerifyOptions", "GridworldOptions", "TrainOptions", "SweepOptions", "PlotOptions"]
@@ -83,7 +83,9 @@ class GridworldOptions:
     methods: tuple[str, ...] = ("all",)
     """all, or any of mle, ma_direct_l1, ma_direct_l2, ma_l1, ma_vaml"""
     seeds: int = 5
-    """seeds 0..K-1 per method"""
+    """seeds per method: first_seed .. first_seed + K - 1"""
+    first_seed: int = 0
+    """the first seed (model-lr selection uses seeds 100-102, disjoint from the reported 0..K-1)"""
     iterations: int | None = None
     """outer iterations (None: 50 for size <= 8, else 100)"""
     steps_per_iter: int | None = None
@@ -108,14 +110,14 @@ class GridworldOptions:
             check_int("--stop-after", self.stop_after, 1)
 
 
-_GRID_OWN = frozenset({"size", "method", "seed", "iterations", "steps_per_iter"})
+_GRID_OWN = frozenset({"size", "method", "seed", "iterations", "steps_per_iter", "first_seed"})
 
 
 def run_gridworld(values: dict) -> int:
     """The Figure-1 gridworld experiment (Sec. 4.1): tabular Algorithm 2 with A2C, five objectives.
 
     modeladv gridworld                                        # quick 8x8: 5 methods x 5 seeds, 500 real steps
-    modeladv gridworld --size 8 16 --seeds 5 --root results   # the full Figure 1 (then figures/make_fig1.py)
+    modeladv gridworld --size 8 16 --seeds 10 --root results  # the full Figure 1 (then figures/make_fig1.py)
     modeladv gridworld --methods mle ma_l1 --value exact --gamma 0.9
 
     Runs resume after an interruption (rerun the same command); finished runs are skipped.
@@ -124,7 +126,7 @@ def run_gridworld(values: dict) -> int:
     from tabular.gridworld.runner import make_configs, run_all
 
     o = GridworldOptions(**values_for(GridworldOptions, values))
-    cfgs = make_configs(o.size, o.methods, o.seeds, o.iterations, o.steps_per_iter,
+    cfgs = make_configs(o.size, o.methods, o.seeds, o.iterations, o.steps_per_iter, o.first_seed,
                         **values_for(GridConfig, values, skip=_GRID_OWN))
     root = check_output_dir(o.root)
     figure = Path(o.figure) if o.figure else root / "figures" / f"gridworld_{'_'.join(map(str, sorted(set(o.size))))}.png"
@@ -316,6 +318,70 @@ def run_plot(values: dict) -> int:
     return 0
 
 
+# ---- explain --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExplainOptions:
+    env: str = "frozenlake"
+    """frozenlake, frozenlake8x8, cliffwalking, taxi (Gymnasium toy text) or gridworld"""
+    policy: str = "optimal"
+    """optimal (in the true model), uniform, run (the --run's final policy) or a .npy (S, A) file"""
+    noise: float = 0.1
+    """second model = the true one perturbed at this level (each row mixed with a Dirichlet(1) draw), in [0, 1]"""
+    run: str | None = None
+    """a finished gridworld run directory: its learned model is the second model (with --env gridworld)"""
+    size: int = 8
+    """gridworld size, walls included (without --run)"""
+    gamma: float = 0.95
+    """discount of the tabular models (a --run uses its own)"""
+    seed: int = 0
+    """seed of the perturbation"""
+    top: int = 10
+    """how many leading transitions to print"""
+    figure: str | None = None
+    """figure path (None: runs/figures/explain_<env>.png)"""
+
+    def __post_init__(self):
+        from tabular.gridworld.layout import GridLayout
+
+        from .explain import ENVS
+
+        check_choice("env", self.env, tuple(ENVS))
+        check_float("noise", self.noise, 0.0, 1.0)
+        check_float("gamma", self.gamma, 0.0, 1.0, high_open=True)
+        check_int("seed", self.seed, 0)
+        check_int("top", self.top, 0)
+        GridLayout(self.size)
+
+
+def run_explain(values: dict) -> int:
+    """Lemma 1 state by state: where J_M - J_M2 comes from, for a small MDP, a policy and a second model.
+
+    modeladv explain                                                  # FrozenLake, optimal policy, noise 0.1
+    modeladv explain --env cliffwalking --policy uniform --noise 0.3
+    modeladv explain --env gridworld --run runs/gridworld/<hash>/seed0 --policy run   # a learned model
+
+    Prints Lemma 1's two sides, its residual and the leading transitions; writes one figure.
+    """
+    from tabular.explain import explain
+
+    from .explain import load_problem, plot_explanation
+
+    o = ExplainOptions(**values_for(ExplainOptions, values))
+    figure = check_figure_path(o.figure or Path("runs") / "figures" / f"explain_{o.env}.png")
+    problem = load_problem(o.env, o.gamma, o.policy, o.noise, o.seed, o.run, o.size)
+    ex = explain(problem.M, problem.M2, problem.pi, top=o.top)
+    L = ex.lemma
+    print(f"{problem.name}; policy {problem.policy}; M2: {problem.second}")
+    print(f"J_M - J_M2 = {L.lhs:+.6g} = model-advantage term {L.model_advantage_term:+.6g} "
+          f"+ reward term {L.reward_term:+.6g}   (residual {L.residual:+.1e}; printed Eq. 3 residual "
+          f"{L.printed_residual:+.3g})")
+    print("leading transitions (share = w(s) P(s, s') A(s, s')):")
+    for t in ex.top:
+        print(f"  {t.s:>4} -> {t.s2:<4} w {t.w:8.4f}  P {t.prob:6.3f}  A {t.advantage:+9.5f}  share {t.flow:+.5f}")
+    print(f"figure: {plot_explanation(problem, ex, figure)}")
+    return 0
+
+
 def _cmd(name: str, help_: str, run, *flags: tuple[type, frozenset]) -> Command:
     import inspect
 
@@ -335,4 +401,6 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     _cmd("sweep", "run many deep runs as Ray Tune trials (the Appendix C protocol)", run_sweep,
          (SweepOptions, NONE), (RunConfig, _SWEEP_OWN)),
     _cmd("plot", "draw figures from run logs", run_plot, (PlotOptions, NONE)),
+    _cmd("explain", "draw Lemma 1 state by state for a toy-text MDP or the gridworld and a second model",
+         run_explain, (ExplainOptions, NONE)),
 )}

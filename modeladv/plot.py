@@ -98,7 +98,7 @@ def plot_learning_curves(ax, curves: Mapping[str, Sequence[tuple[np.ndarray, np.
 
 
 def plot_grid_heatmap(ax, values, width: int | None = None, title: str | None = None, cmap: str = "viridis",
-                      colorbar: bool = True, annotate: bool = False, **imshow_kw):
+                      colorbar: bool = True, annotate: bool = False, marks: dict | None = None, **imshow_kw):
     """Draw per-cell values of a square grid, e.g. ``V``, ``d`` or a row of ``A(s, s')``, as a heatmap.
 
     Args:
@@ -107,6 +107,7 @@ def plot_grid_heatmap(ax, values, width: int | None = None, title: str | None = 
             see :class:`tabular.gridworld.layout.GridLayout`), or already ``(width, width)``.
         width: grid side; inferred as ``sqrt(C)`` when omitted.
         annotate: write each value in its cell (small grids).
+        marks: ``{letter: cell}`` written on those cells, e.g. ``{"S": start, "G": goal}``.
 
     Returns:
         The ``AxesImage``.
@@ -130,6 +131,10 @@ def plot_grid_heatmap(ax, values, width: int | None = None, title: str | None = 
     if annotate:
         for (i, j), x in np.ndenumerate(v):
             ax.text(j, i, f"{x:.2g}", ha="center", va="center", fontsize=6, color="w")
+    for key, cell in (marks or {}).items():
+        i, j = divmod(int(cell), v.shape[1])
+        ax.text(j, i, key, ha="center", va="center", fontsize=8, weight="bold", color="k",
+                bbox=dict(boxstyle="round,pad=0.1", fc="w", ec="none", alpha=0.7))
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return im

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,5 +46,7 @@ def compare(a, b, n_boot: int = 10_000, seed: int = 0) -> Comparison:
     rng = np.random.default_rng(seed)
     boot = (rng.choice(a, (n_boot, len(a))).mean(1) - rng.choice(b, (n_boot, len(b))).mean(1))
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if len(a) > 1 and len(b) > 1 else float("nan")
+    with warnings.catch_warnings():  # identical samples (e.g. every seed censored at the budget): p is NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if len(a) > 1 and len(b) > 1 else float("nan")
     return Comparison(float(a.mean() - b.mean()), (float(lo), float(hi)), p, len(a), len(b))

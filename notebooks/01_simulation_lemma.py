@@ -65,7 +65,8 @@ for normalized in (False, True):
 
 # %% [markdown]
 # **Erratum 1.** Printed Eq. 3 holds only for normalized values: with unnormalized values it is off by
-# $\frac{\gamma}{1-\gamma}\mathbb{E}_{d_M}[R^\pi_M - R^\pi_{M'}]$ (the residual above), which vanishes only when
+# $+\frac{\gamma}{1-\gamma}\mathbb{E}_{d_M}[R^\pi_M - R^\pi_{M'}]$ (the residual above; a residual is always the left
+# side minus the right side, $J_M - J_{M'}$ minus the printed right side here), which vanishes only when
 # $\gamma = 0$ or the expected reward difference is zero, e.g. when the models differ only in their dynamics
 # (the paper's setting, footnote 2).
 

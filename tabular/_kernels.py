@@ -1,5 +1,6 @@
-"""Numba kernels for the hot loops of :mod:`tabular.objectives` and :mod:`tabular.mdp`, each next to the
-plain-numpy reference it must equal (``tests/test_kernels.py`` checks every pair).
+"""Numba kernels for the hot loops of :mod:`tabular.objectives`, :mod:`tabular.mdp` and the gridworld's model
+rollouts, each next to the plain-numpy reference it must equal (``tests/tabular/test_kernels.py`` checks every
+pair).
 
 Nothing here is compiled at import time, and ``numba`` itself is imported only when a kernel is first
 called (:func:`_lazy_njit`), so ``import tabular`` stays fast. Kernels are compiled with ``cache=True``:
@@ -26,6 +27,12 @@ __all__ = [
     "delta_accumulate_numba",
     "nll_accumulate_numpy",
     "nll_accumulate_numba",
+    "rollout_numpy",
+    "rollout_numba",
+    "returns_numpy",
+    "returns_numba",
+    "adam_step_numpy",
+    "adam_step_numba",
 ]
 
 #: ``kind`` codes of :func:`delta_accumulate_numpy`.
@@ -148,3 +155,127 @@ def _nll_accumulate(logp, sa, s2, S):  # pragma: no cover - compiled by numba
 
 #: numba twin of :func:`nll_accumulate_numpy`.
 nll_accumulate_numba = _lazy_njit(_nll_accumulate)
+
+
+# ---- model rollouts -------------------------------------------------------------------------------
+def rollout_numpy(G_model, G_pi, A, start, reward, terminal, u):
+    """``B`` rollouts of ``T`` steps in a tabular model, by inversion on shifted cumulative tables.
+
+    Args:
+        G_model: ``(S*A*S,)`` shifted cumulative table of ``P(.|sa)`` (row ``sa`` in ``(sa, sa + 1]``, the form of
+            :class:`tabular.sampling.RowSampler`); ``G_pi``: the same for ``pi`` ``(S*A,)``.
+        start: ``(B,)`` start states; ``reward`` ``(S, S)`` scores ``(s, s')``; ``terminal`` ``(S,)`` bool.
+        u: ``(T, 2, B)`` uniforms in ``[0, 1)``: ``u[t, 0]`` draws the actions, ``u[t, 1]`` the next states.
+
+    Returns:
+        ``(s, a, r, alive, last, last_alive)``: ``(T, B)`` states, actions, rewards (0 once terminated) and
+        live masks, and the ``(B,)`` final states and live mask.
+    """
+    from .sampling import _shift
+
+    T, _, B = u.shape
+    S = terminal.shape[0]
+    s = start.astype(np.int64).copy()
+    alive = ~terminal[s]
+    out_s = np.empty((T, B), dtype=np.int64)
+    out_a = np.empty((T, B), dtype=np.int64)
+    out_r = np.zeros((T, B))
+    out_alive = np.empty((T, B), dtype=bool)
+    for t in range(T):
+        a = np.searchsorted(G_pi, _shift(s, u[t, 0]), side="right") % A
+        out_s[t], out_a[t], out_alive[t] = s, a, alive
+        s2 = np.searchsorted(G_model, _shift(s * A + a, u[t, 1]), side="right") % S
+        out_r[t] = np.where(alive, reward[s, s2], 0.0)
+        s = s2
+        alive = alive & ~terminal[s]
+    return out_s, out_a, out_r, out_alive, s, alive
+
+
+def _rollout(G_model, G_pi, A, start, reward, terminal, u):  # pragma: no cover - compiled by numba
+    T, _, B = u.shape
+    S = terminal.shape[0]
+    out_s = np.empty((T, B), dtype=np.int64)
+    out_a = np.empty((T, B), dtype=np.int64)
+    out_r = np.zeros((T, B))
+    out_alive = np.empty((T, B), dtype=np.bool_)
+    last = np.empty(B, dtype=np.int64)
+    last_alive = np.empty(B, dtype=np.bool_)
+    for b in range(B):
+        s = np.int64(start[b])
+        alive = not terminal[s]
+        for t in range(T):
+            # the same global search as the numpy reference, so every draw (round-off included) agrees
+            x = min(s + u[t, 0, b], np.nextafter(s + 1.0, 0.0))
+            a = np.searchsorted(G_pi, x, side="right") % A
+            out_s[t, b], out_a[t, b], out_alive[t, b] = s, a, alive
+            sa = s * A + a
+            x = min(sa + u[t, 1, b], np.nextafter(sa + 1.0, 0.0))
+            s2 = np.searchsorted(G_model, x, side="right") % S
+            if alive:
+                out_r[t, b] = reward[s, s2]
+            s = s2
+            alive = alive and not terminal[s]
+        last[b], last_alive[b] = s, alive
+    return out_s, out_a, out_r, out_alive, last, last_alive
+
+
+#: numba twin of :func:`rollout_numpy` (one rollout at a time, no per-step array temporaries).
+rollout_numba = _lazy_njit(_rollout)
+
+
+# ---- Adam ---------------------------------------------------------------------------------------------
+def adam_step_numpy(x, g, m, v, b1, b2, eps, c2, step):
+    """One in-place Adam step on flat arrays (Kingma & Ba, 2015, Sec. 2's efficient form):
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, ``x -= step * m / (sqrt(v) + eps c2)`` with
+    ``c2 = sqrt(1 - b2^n)`` and ``step = lr c2 / (1 - b1^n)``."""
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * (g * g)
+    denom = np.sqrt(v)
+    denom += eps * c2
+    x -= step * m / denom
+
+
+def _adam_step(x, g, m, v, b1, b2, eps, c2, step):  # pragma: no cover - compiled by numba
+    # the reference's operations in its order, element by element: the same IEEE results, one pass
+    a1, a2, e = 1 - b1, 1 - b2, eps * c2
+    for i in range(x.shape[0]):
+        gi = g[i]
+        mi = m[i] * b1 + a1 * gi
+        vi = v[i] * b2 + a2 * (gi * gi)
+        m[i], v[i] = mi, vi
+        x[i] -= step * mi / (np.sqrt(vi) + e)
+
+
+#: numba twin of :func:`adam_step_numpy`.
+adam_step_numba = _lazy_njit(_adam_step)
+
+
+def returns_numpy(r, alive, last, last_alive, V, gamma):
+    """Bootstrapped n-step returns of :func:`rollout_numpy`'s rollouts: ``G_t = r_t + gamma G_{t+1}`` from
+    ``G_T = V[last]`` (0 where the rollout ended), 0 where ``alive`` is false; ``(T, B)``."""
+    G = np.where(last_alive, V[last], 0.0)
+    out = np.empty_like(r)
+    for t in range(r.shape[0] - 1, -1, -1):
+        G = r[t] + gamma * G  # r = 0 after termination and the terminal continuation is 0
+        G = np.where(alive[t], G, 0.0)
+        out[t] = G
+    return out
+
+
+def _returns(r, alive, last, last_alive, V, gamma):  # pragma: no cover - compiled by numba
+    T, B = r.shape
+    out = np.empty_like(r)
+    for b in range(B):
+        G = V[last[b]] if last_alive[b] else 0.0
+        for t in range(T - 1, -1, -1):
+            G = r[t, b] + gamma * G
+            if not alive[t, b]:
+                G = 0.0
+            out[t, b] = G
+    return out
+
+
+#: numba twin of :func:`returns_numpy`.
+returns_numba = _lazy_njit(_returns)

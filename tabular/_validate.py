@@ -12,6 +12,12 @@ PROB_ATOL = 1e-8
 
 
 def check_finite(name: str, x: np.ndarray) -> None:
+    x = np.asarray(x)
+    if x.dtype.kind == "f":
+        with np.errstate(all="ignore"):  # overflow of a finite sum only sends us to the full check
+            total = np.add.reduce(x, axis=None)
+        if np.isfinite(total):
+            return  # a finite sum has no inf or nan among its terms (one pass, no temporary mask)
     if not np.all(np.isfinite(x)):
         idx = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
         raise ValueError(f"{name} must be finite; found {x[idx]} at index {idx}")
@@ -24,7 +30,8 @@ def check_stochastic_rows(name: str, rows: np.ndarray | None, row_sums: np.ndarr
         return f"(s={i // A}, a={i % A})" if A is not None else f"s={i}"
 
     if rows is not None:
-        bad = np.argwhere((rows < -PROB_ATOL) | (rows > 1 + PROB_ATOL))
+        mask = (rows < -PROB_ATOL) | (rows > 1 + PROB_ATOL)
+        bad = np.argwhere(mask) if mask.any() else ()
         if len(bad):
             i, j = (int(v) for v in bad[0])
             raise ValueError(f"{name}: probabilities must lie in [0, 1]; row {where(i)} has {rows[i, j]} at s'={j}")

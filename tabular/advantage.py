@@ -15,7 +15,7 @@ Errata found by :func:`simulation_lemma` and :func:`deviation_error` (and tested
 ``tests/test_advantage.py``):
 
 * Eq. 3 as printed (reward term without ``1/(1-gamma)``) holds only for ``(1-gamma)``-normalized values.
-  With unnormalized values its residual is ``-gamma/(1-gamma) E_{d_M}[R^pi_M - R^pi_M2]``.
+  With unnormalized values its residual ``(J_M - J_M2) - printed rhs`` is ``+gamma/(1-gamma) E_{d_M}[R^pi_M - R^pi_M2]``.
 * Eq. 5 as printed (``V_M`` inside both Bellman operators, expectation under ``d_M``) holds when the two
   models share their policy dynamics ``P^pi`` (e.g. they differ only in rewards) or ``gamma = 0``, but not
   in general, in either normalization (see :func:`eq5_counterexample`). The identity that does hold is the

@@ -23,6 +23,7 @@ from ._validate import PROB_ATOL, check_finite as _check_finite, check_gamma, ch
 __all__ = [
     "TabularMDP",
     "from_gymnasium",
+    "gymnasium_transition_rewards",
     "validate_policy",
     "transition_matrix",
     "policy_reward",
@@ -225,6 +226,48 @@ def policy_reward(M: TabularMDP, pi: np.ndarray) -> np.ndarray:
     return np.einsum("sa,sa->s", pi, M.R)
 
 
+def _gym_tables(env: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    """``(unwrapped, P (S', A, S'), PR (S', A, S'), terminal (S',))`` of a toy-text ``P`` dict (see
+    :func:`from_gymnasium`; ``PR[s, a, s2]`` sums ``prob * reward`` over the entries of ``P[s][a]`` reaching
+    ``s2``)."""
+    u = getattr(env, "unwrapped", env)
+    table = getattr(u, "P", None)
+    if not isinstance(table, dict):
+        raise ValueError(f"{type(u).__name__} has no tabular `P` dict; only toy-text style environments are supported")
+    S = int(u.observation_space.n)
+    A = int(u.action_space.n)
+    entries = [(s, a, float(p), int(s2), float(rew), bool(done))
+               for s in range(S) for a in range(A) for (p, s2, rew, done) in table[s][a]]
+    done_targets = {s2 for (_, _, _, s2, _, done) in entries if done}
+    entered_live = {s2 for (s, _, _, s2, _, done) in entries if not done and s2 != s}
+    use_sink = bool(done_targets & entered_live)
+    S_total = S + 1 if use_sink else S
+    P = np.zeros((S_total, A, S_total))
+    PR = np.zeros((S_total, A, S_total))  # sum of p * reward per (s, a, target)
+    for (s, a, p, s2, rew, done) in entries:
+        if not use_sink and s in done_targets:
+            continue  # made absorbing below
+        target = S if (done and use_sink) else s2
+        P[s, a, target] += p
+        PR[s, a, target] += p * rew
+    terminal = np.zeros(S_total, dtype=bool)
+    absorbing = [S] if use_sink else sorted(done_targets)
+    for t in absorbing:
+        P[t] = 0.0
+        P[t, :, t] = 1.0
+        PR[t] = 0.0
+        terminal[t] = True
+    return u, P, PR, terminal
+
+
+def gymnasium_transition_rewards(env: Any) -> np.ndarray:
+    """The reward of each transition ``r[s, a, s2]`` ``(S, A, S)`` of a toy-text environment, on the states of
+    :func:`from_gymnasium` (0 where ``P = 0`` and on absorbing states): to score a second model's dynamics
+    with the environment's own reward, ``R2(s, a) = sum_s2 P2(s2|s, a) r[s, a, s2]``."""
+    _, P, PR, _ = _gym_tables(env)
+    return np.divide(PR, P, out=np.zeros_like(PR), where=P > 0)
+
+
 def from_gymnasium(env: Any, gamma: float) -> TabularMDP:
     """Build a :class:`TabularMDP` from a Gymnasium toy-text environment's ``P`` dict.
 
@@ -239,33 +282,9 @@ def from_gymnasium(env: Any, gamma: float) -> TabularMDP:
     Raises:
         ValueError: if ``env`` has no tabular ``P`` dict.
     """
-    u = getattr(env, "unwrapped", env)
-    table = getattr(u, "P", None)
-    if not isinstance(table, dict):
-        raise ValueError(f"{type(u).__name__} has no tabular `P` dict; only toy-text style environments are supported")
-    S = int(u.observation_space.n)
-    A = int(u.action_space.n)
-    entries = [(s, a, float(p), int(s2), float(rew), bool(done))
-               for s in range(S) for a in range(A) for (p, s2, rew, done) in table[s][a]]
-    done_targets = {s2 for (_, _, _, s2, _, done) in entries if done}
-    entered_live = {s2 for (s, _, _, s2, _, done) in entries if not done and s2 != s}
-    use_sink = bool(done_targets & entered_live)
-    S_total = S + 1 if use_sink else S
-    P = np.zeros((S_total, A, S_total))
-    R = np.zeros((S_total, A))
-    for (s, a, p, s2, rew, done) in entries:
-        if not use_sink and s in done_targets:
-            continue  # made absorbing below
-        target = S if (done and use_sink) else s2
-        P[s, a, target] += p
-        R[s, a] += p * rew
-    terminal = np.zeros(S_total, dtype=bool)
-    absorbing = [S] if use_sink else sorted(done_targets)
-    for t in absorbing:
-        P[t] = 0.0
-        P[t, :, t] = 1.0
-        R[t] = 0.0
-        terminal[t] = True
+    u, P, PR, terminal = _gym_tables(env)
+    S, S_total = int(u.observation_space.n), P.shape[0]
+    R = PR.sum(axis=2)
     isd = getattr(u, "initial_state_distrib", None)
     if isd is None:
         isd = getattr(u, "isd", None)

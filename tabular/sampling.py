@@ -89,6 +89,13 @@ class TransitionBatch:
 
 
 # ---- samplers -----------------------------------------------------------------------------------------
+def _shift(rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``rows + u``, kept below ``rows + 1``: for ``u`` within ``rows * 2^-53`` of 1 the sum rounds up to
+    ``rows + 1``, which would search into the next row's table."""
+    x = rows + u
+    return np.minimum(x, np.nextafter(rows + 1.0, 0.0))
+
+
 class RowSampler:
     """Draws a column from chosen rows of a row-stochastic matrix (dense ``(n, k)`` or CSR) by inversion.
 
@@ -112,16 +119,29 @@ class RowSampler:
             P = np.asarray(P)
             n, k = P.shape
             c = np.cumsum(P, axis=1)
-            local = (c / c[:, -1:]).ravel()
-            rows = np.repeat(np.arange(n), k)
-            self._cols = np.tile(np.arange(k), n)
+            c /= c[:, -1:]
+            np.minimum(c, 1.0, out=c)  # the last entry of each row is exactly 1: every draw lands inside its row
+            c += np.arange(n, dtype=np.float64)[:, None]
+            self._G = c.ravel()
+            self._k = k  # dense: the column is the flat index mod k (no (n*k,) column table)
+            return
         # clamp the last entry of each row to exactly 1 so every draw lands inside its row
         self._G = rows + np.minimum(local, 1.0)
+        self._k = None
+
+    @property
+    def table(self) -> np.ndarray:
+        """The shifted cumulative table ``(n*k,)`` of a dense sampler (row ``r`` in ``(r, r + 1]``); the column
+        of flat index ``i`` is ``i % k``."""
+        if self._k is None:
+            raise ValueError("table: only a sampler built from a dense matrix has a flat (n*k,) table")
+        return self._G
 
     def draw(self, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
         """The column of each row in ``rows`` ``(B,)`` whose cumulative probability first exceeds ``u`` ``(B,)``,
         ``u`` uniform in ``[0, 1)``."""
-        return self._cols[np.searchsorted(self._G, rows + u, side="right")]
+        i = np.searchsorted(self._G, _shift(rows, u), side="right")
+        return i % self._k if self._k is not None else self._cols[i]
 
     def sample(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One draw from each row in ``rows`` ``(B,)`` (``B`` uniforms from ``rng``)."""

@@ -40,3 +40,16 @@ def test_script_and_notebook_have_the_same_cells(script):
     assert len(py_cells) == len(nb_cells), f"{script.name} has {len(py_cells)} cells, {ipynb.name} {len(nb_cells)}"
     header = jupytext.read(script).metadata.get("jupytext", {})
     assert "py:percent" in header.get("formats", ""), f"{script.name}: pair it with formats: ipynb,py:percent"
+
+
+WALKTHROUGHS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("ipynb", WALKTHROUGHS, ids=lambda p: p.name)
+def test_every_code_cell_of_a_committed_walkthrough_was_executed(ipynb):
+    """A walkthrough's text quotes its outputs, so each code cell must carry them: an execution count in order.
+    (Assignment notebooks are templates and are committed unexecuted.)"""
+    counts = [c.execution_count for c in nbformat.read(ipynb, as_version=4).cells if c.cell_type == "code"]
+    missing = [i for i, n in enumerate(counts) if n is None]
+    assert not missing, f"{ipynb.name}: code cell(s) {missing} were never executed (nbmake --overwrite)"
+    assert counts == sorted(counts), f"{ipynb.name}: cells were executed out of order: {counts}"

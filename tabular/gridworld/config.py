@@ -10,7 +10,8 @@ from modeladv.config import check_choice, check_float, check_int
 from ..objectives import OBJECTIVE_NAMES
 from .layout import GridLayout
 
-__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "Config", "validate_config", "default_budget"]
+__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "Config", "validate_config",
+           "default_budget", "selected_setting"]
 
 #: The five model-learning objectives of Figure 1 (keys of ``tabular.SAMPLED_OBJECTIVES``), in plotting order.
 METHODS = OBJECTIVE_NAMES
@@ -21,6 +22,29 @@ REFRESH_FROM = ("start", "buffer")
 #: float64 arrays of shape (S, A, S) a run holds at its peak (logits, Adam moments, gradient, model
 #: probabilities, sampler table, dense true and learned P, diagnostics' differences and exact-objective terms)
 _SAS_ARRAYS = 16
+
+#: ``(size, method) -> (model_lr, model_init_scale)`` selected on seeds 100-102 by the rule of
+#: :mod:`tabular.gridworld.selection` (highest mean AUC of the exact return; figures/select_fig1.py).
+SELECTED: dict[tuple[int, str], tuple[float, float]] = {
+    (8, "mle"): (0.3, 0.0),
+    (8, "ma_direct_l1"): (1.0, 0.0),
+    (8, "ma_direct_l2"): (0.01, 0.0),
+    (8, "ma_l1"): (0.1, 0.0),
+    (8, "ma_vaml"): (1.0, 0.0),
+    (16, "mle"): (1.0, 1.0),
+    (16, "ma_direct_l1"): (0.01, 0.0),
+    (16, "ma_direct_l2"): (0.01, 0.0),
+    (16, "ma_l1"): (0.03, 1.0),
+    (16, "ma_vaml"): (0.03, 0.0),
+}
+
+
+def selected_setting(size: int, method: str) -> tuple[float, float]:
+    """``(model_lr, model_init_scale)`` of :data:`SELECTED` for ``method`` at the selected size nearest to
+    ``size`` (8 for sizes up to 12, 16 above)."""
+    check_choice("method", method, METHODS)
+    near = min(sorted({k[0] for k in SELECTED}), key=lambda n: abs(n - size))
+    return SELECTED[(near, method)]
 
 
 def default_budget(size: int) -> dict:
@@ -48,12 +72,12 @@ class Config:
     """real episode time limit (None: 8 (size - 3), four times the shortest path)"""
     model_steps: int = 20
     """K_model gradient steps on the model logits per iteration (line 5)"""
-    model_lr: float = 0.3
-    """model learning rate (best AUC of {0.03, 0.1, 0.3, 1} on 8x8 for MLE, MA-L1 and MA-VAML; seeds 100-102)"""
+    model_lr: float | None = None
+    """model learning rate (None: the one selected for this size and method on seeds 100-102, SELECTED)"""
     optimizer: str = "adam"
     """model optimizer: adam or sgd"""
-    model_init_scale: float = 1.0
-    """std of the Gaussian initial model logits (0: uniform model)"""
+    model_init_scale: float | None = None
+    """std of the Gaussian initial model logits, 0 = the uniform model (None: selected with model_lr)"""
     value: str = "learned"
     """value used by the objectives and A2C: learned (tabular critic) or exact (V^pi in the learned model)"""
     value_refresh_every: int = 5
@@ -83,6 +107,12 @@ class Config:
     def __post_init__(self):
         GridLayout(self.size, self.max_steps)  # size >= 4, max_steps >= 1
         check_choice("method", self.method, METHODS)
+        if self.model_lr is None or self.model_init_scale is None:
+            lr, init = selected_setting(self.size, self.method)
+            if self.model_lr is None:
+                object.__setattr__(self, "model_lr", lr)
+            if self.model_init_scale is None:
+                object.__setattr__(self, "model_init_scale", init)
         check_choice("value", self.value, VALUE_MODES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("refresh_from", self.refresh_from, REFRESH_FROM)

@@ -67,6 +67,7 @@ __all__ = [
     "exact_return",
     "final_cells",
     "FINAL_CELLS",
+    "FINAL_MODEL",
     "GridTrainer",
     "train",
     "run",
@@ -75,6 +76,8 @@ __all__ = [
 EXPERIMENT = "gridworld"
 #: per-cell diagnostics of the final policy and model, written next to metrics.csv when a run finishes
 FINAL_CELLS = "final_cells.csv"
+#: the final model logits and policy logits (``np.savez_compressed``), read by ``modeladv explain --run``
+FINAL_MODEL = "final_model.npz"
 
 
 # ---- pieces -------------------------------------------------------------------------------------------
@@ -116,49 +119,39 @@ class _Adam:
         if not self.adam:
             x -= self.lr * g
             return
+        from .. import _kernels
+
+        if not (x.flags.c_contiguous and self.m.flags.c_contiguous and self.v.flags.c_contiguous):
+            raise ValueError("Adam updates C-contiguous arrays in place")
         self.n += 1
-        self.m *= self.b1
-        self.m += (1 - self.b1) * g
-        self.v *= self.b2
-        self.v += (1 - self.b2) * (g * g)
-        c2 = np.sqrt(1 - self.b2 ** self.n)
-        denom = np.sqrt(self.v)
-        denom += self.eps * c2  # sqrt(vhat) + eps, times sqrt(1 - b2^n)
-        x -= (self.lr * c2 / (1 - self.b1 ** self.n)) * self.m / denom
+        c2 = np.sqrt(1 - self.b2 ** self.n)  # sqrt(vhat) + eps, times sqrt(1 - b2^n)
+        _kernels.adam_step_numba(x.reshape(-1), g.reshape(-1), self.m.reshape(-1), self.v.reshape(-1), self.b1,
+                                 self.b2, self.eps, c2, self.lr * c2 / (1 - self.b1 ** self.n))
 
 
 class _Rollout:
-    """``B`` rollouts of ``T`` steps from ``start`` (a state or ``(B,)`` states) in a model ``P`` ``(S, A, S)``
-    scored by ``reward[s, s']``: ``s, a, r, alive`` ``(T, B)`` and the last state."""
+    """``B`` rollouts of ``T`` steps from ``start`` (a state or ``(B,)`` states) in a model given by its sampler
+    (:func:`_model_sampler`) scored by ``reward[s, s']``: ``s, a, r, alive`` ``(T, B)`` and the last state."""
 
-    def __init__(self, P: np.ndarray, reward: np.ndarray, terminal: np.ndarray, start: int, pi: np.ndarray,
+    def __init__(self, model: RowSampler, reward: np.ndarray, terminal: np.ndarray, start: int, pi: np.ndarray,
                  B: int, T: int, rng: np.random.Generator):
-        s = np.broadcast_to(np.asarray(start, dtype=np.int64), (B,)).copy()
-        alive = ~terminal[s]
-        S, A = pi.shape
-        policy, model = RowSampler(pi), RowSampler(P.reshape(S * A, S))  # once per rollout batch
-        self.s = np.empty((T, B), dtype=np.int64)
-        self.a = np.empty((T, B), dtype=np.int64)
-        self.r = np.zeros((T, B))
-        self.alive = np.empty((T, B), dtype=bool)
-        for t in range(T):
-            a = policy.sample(s, rng)
-            self.s[t], self.a[t], self.alive[t] = s, a, alive
-            s2 = model.sample(s * A + a, rng)
-            self.r[t] = np.where(alive, reward[s, s2], 0.0)
-            s = s2
-            alive = alive & ~terminal[s]
-        self.last, self.last_alive = s, alive
+        from .. import _kernels
+
+        start = np.broadcast_to(np.asarray(start, dtype=np.int64), (B,))
+        u = rng.random((T, 2, B))  # per step: B action draws, then B next-state draws
+        self.s, self.a, self.r, self.alive, self.last, self.last_alive = _kernels.rollout_numba(
+            model.table, RowSampler(pi).table, pi.shape[1], np.ascontiguousarray(start), reward, terminal, u)
 
     def returns(self, V: np.ndarray, gamma: float) -> np.ndarray:
         """n-step returns ``G_t = r_t + gamma G_{t+1}``, bootstrapped with ``V`` at the last state, ``(T, B)``."""
-        G = np.where(self.last_alive, V[self.last], 0.0)
-        out = np.empty_like(self.r)
-        for t in range(len(self.r) - 1, -1, -1):
-            G = self.r[t] + gamma * G  # r = 0 after termination and the terminal continuation is 0
-            G = np.where(self.alive[t], G, 0.0)
-            out[t] = G
-        return out
+        from .. import _kernels
+
+        return _kernels.returns_numba(self.r, self.alive, self.last, self.last_alive, np.asarray(V, float), float(gamma))
+
+
+def _model_sampler(M: TabularMDP) -> RowSampler:
+    """A sampler of ``P(.|s, a)`` over the rows ``s * A + a``; built once per model, shared by its rollouts."""
+    return RowSampler(M.P.reshape(M.S * M.A, M.S))
 
 
 def _critic_step(v: np.ndarray, s: np.ndarray, G: np.ndarray, lr: float) -> None:
@@ -319,7 +312,7 @@ class GridTrainer:
                 else:
                     s0 = (batch.s2[rng.integers(self.n, size=cfg.refresh_rollouts)] if cfg.refresh_from == "buffer"
                           else self.layout.start)
-                    ro = _Rollout(M_phi.P, reward, term, s0, pi, cfg.refresh_rollouts, cfg.horizon, rng)
+                    ro = _Rollout(_model_sampler(M_phi), reward, term, s0, pi, cfg.refresh_rollouts, cfg.horizon, rng)
                     _critic_step(self.v, ro.s[ro.alive], ro.returns(self.v, gamma)[ro.alive], cfg.critic_lr)
                     V = self.v
                 W = value_target(V, arrival, gamma)
@@ -330,10 +323,11 @@ class GridTrainer:
     def update_policy(self) -> None:
         cfg, gamma = self.cfg, self.cfg.gamma
         M_phi = self._model()
+        model = _model_sampler(M_phi)
         for _ in range(cfg.policy_steps):
             pi = _softmax(self.theta)
             V = policy_evaluation(M_phi, pi) if cfg.value == "exact" else self.v
-            ro = _Rollout(M_phi.P, self.layout.reward_table, self.twin.terminal, self.layout.start, pi,
+            ro = _Rollout(model, self.layout.reward_table, self.twin.terminal, self.layout.start, pi,
                           cfg.rollouts, cfg.horizon, self.rng)
             G = ro.returns(V, gamma)
             s, a, G = ro.s[ro.alive], ro.a[ro.alive], G[ro.alive]
@@ -428,6 +422,9 @@ def run(cfg: Config, run_path: str | os.PathLike | RunDir, stop_after: int | Non
 
     def finalize(trainer: GridTrainer, rd: RunDir) -> None:
         _write_cells(rd.file(FINAL_CELLS), trainer.final_cells())
+        bio = io.BytesIO()  # the final model and policy, for `modeladv explain --run` (not committed: large)
+        np.savez_compressed(bio, logits=trainer.logits, theta=trainer.theta)
+        atomic_write_bytes(rd.file(FINAL_MODEL), bio.getvalue())
 
     def on_row(row: dict) -> None:
         if bar is not None:

@@ -16,7 +16,7 @@ from .config import METHODS
 from .layout import GridLayout
 from .mbrl import EXPERIMENT, FINAL_CELLS
 
-__all__ = ["collect", "summarize", "format_table", "plot_returns", "plot_diagnostics", "plot_final_cells"]
+__all__ = ["collect", "seed_stats", "summarize", "CLAIMS", "claims_table", "format_table", "plot_returns", "plot_diagnostics", "plot_final_cells"]
 
 
 # ---- reading logs ---------------------------------------------------------------------------------------
@@ -59,39 +59,114 @@ def _first_above(steps: np.ndarray, y: np.ndarray, level: float) -> float:
     return float(steps[hit[0]]) if len(hit) else float("inf")
 
 
-def summarize(runs: Mapping[int, Mapping[str, list[dict]]], key: str = "return_exact", level: float = 1.0,
-              near: float = 0.95) -> list[dict]:
-    """Per (size, method), mean ± s.e.m. over seeds of: the real steps until ``key`` first exceeds ``level``
-    (``first``) and ``near`` x the optimal return (``first_near``) — a seed that never does counts as its
-    budget and is counted in ``censored``/``censored_near`` —, the normalized area under the curve (trapezoid
-    of ``key`` over steps / total steps: the mean return over the budget) and the final value.
-
-    ``key="return_exact"`` is the exact expectation of the evaluation-episode mean ``"return"`` (no noise)."""
-    rows = []
+def seed_stats(runs: Mapping[int, Mapping[str, list[dict]]], key: str = "return_exact", level: float = 1.0,
+               near: float = 0.95) -> dict[tuple[int, str], dict[str, np.ndarray]]:
+    """Per (size, method), one value per seed (arrays) of: ``first`` (real steps until ``key`` first exceeds
+    ``level``; the budget when never, flagged in ``censored``), ``first_near`` / ``censored_near`` (the same for
+    ``near`` x the run's optimal return), ``auc`` (trapezoid of ``key`` over steps / total steps: the mean return
+    over the budget), ``final`` and ``best`` (each run's optimal return, from its own time limit)."""
+    out = {}
     for size, by_method in runs.items():
         for method, seeds in by_method.items():
-            first, first_near, auc, final = [], [], [], []
-            censored = censored_near = 0
-            # each run's own optimum: the best return depends on its time limit
-            bests = [GridLayout(size, m.get("_max_steps")).best_return for m in seeds]
-            for m, best in zip(seeds, bests):
+            cols: dict[str, list] = {k: [] for k in ("first", "censored", "first_near", "censored_near", "auc",
+                                                     "final", "best")}
+            for m in seeds:
+                best = GridLayout(size, m.get("_max_steps")).best_return  # the optimum depends on the time limit
                 x, y = m["steps"], m[key]
                 f, g = _first_above(x, y, level), _first_above(x, y, near * best)
-                censored += not np.isfinite(f)
-                censored_near += not np.isfinite(g)
-                first.append(f if np.isfinite(f) else float(x[-1]))
-                first_near.append(g if np.isfinite(g) else float(x[-1]))
-                auc.append(float(np.trapezoid(y, x) / (x[-1] - x[0])) if x[-1] > x[0] else float(y[-1]))
-                final.append(float(y[-1]))
+                cols["censored"].append(not np.isfinite(f))
+                cols["censored_near"].append(not np.isfinite(g))
+                cols["first"].append(f if np.isfinite(f) else float(x[-1]))
+                cols["first_near"].append(g if np.isfinite(g) else float(x[-1]))
+                cols["auc"].append(float(np.trapezoid(y, x) / (x[-1] - x[0])) if x[-1] > x[0] else float(y[-1]))
+                cols["final"].append(float(y[-1]))
+                cols["best"].append(best)
+            out[(size, method)] = {k: np.asarray(v) for k, v in cols.items()}
+            out[(size, method)]["budget"] = np.asarray([float(m["steps"][-1]) for m in seeds])
+    return out
 
-            def ms(v):
-                v = np.asarray(v, float)
-                return float(v.mean()), (float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0)
 
-            rows.append(dict(size=size, method=method, n=len(seeds), budget=float(min(m["steps"][-1] for m in seeds)),
-                             optimum=float(np.mean(bests)), first=ms(first), censored=censored, first_near=ms(first_near),
-                             censored_near=censored_near, auc=ms(auc), final=ms(final)))
+def summarize(runs: Mapping[int, Mapping[str, list[dict]]], key: str = "return_exact", level: float = 1.0,
+              near: float = 0.95) -> list[dict]:
+    """Per (size, method), mean ± s.e.m. over seeds of :func:`seed_stats`: steps until ``key`` first exceeds
+    ``level`` (``first``) and ``near`` x the optimal return (``first_near``) — a seed that never does counts as
+    its budget and is counted in ``censored``/``censored_near`` —, the AUC and the final value.
+
+    ``key="return_exact"`` is the exact expectation of the evaluation-episode mean ``"return"`` (no noise)."""
+    def ms(v):
+        v = np.asarray(v, float)
+        return float(v.mean()), (float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0)
+
+    rows = []
+    for (size, method), st in seed_stats(runs, key, level, near).items():
+        rows.append(dict(size=size, method=method, n=len(st["auc"]), budget=float(st["budget"].min()),
+                         optimum=float(st["best"].mean()), first=ms(st["first"]), censored=int(st["censored"].sum()),
+                         first_near=ms(st["first_near"]), censored_near=int(st["censored_near"].sum()),
+                         auc=ms(st["auc"]), final=ms(st["final"])))
     return rows
+
+
+#: the paper's Sec. 4.1 claims about Figure 1, as (claim, method a, method b): "a beats b"
+CLAIMS = (
+    ("value-aware beats MLE", "ma_l1", "mle"),
+    ("value-aware beats MLE", "ma_vaml", "mle"),
+    ("value-aware beats MLE", "ma_direct_l1", "mle"),
+    ("value-aware beats MLE", "ma_direct_l2", "mle"),
+    ("upper bound beats direct", "ma_l1", "ma_direct_l1"),
+    ("upper bound beats direct", "ma_vaml", "ma_direct_l2"),
+)
+
+
+def _did_boot(groups: Sequence[np.ndarray], n_boot: int = 10_000, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """``(a8 - a16) - (b8 - b16)`` of four independent groups of per-seed values and its 95% bootstrap interval
+    (seeds resampled within each group)."""
+    rng = np.random.default_rng(seed)
+    means = [rng.choice(g, (n_boot, len(g))).mean(1) for g in groups]
+    boot = (means[0] - means[1]) - (means[2] - means[3])
+    est = (groups[0].mean() - groups[1].mean()) - (groups[2].mean() - groups[3].mean())
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(est), (float(lo), float(hi))
+
+
+def claims_table(runs: Mapping[int, Mapping[str, list[dict]]]) -> str:
+    """Markdown table of the paper's three Figure-1 claims over seeds, per grid size.
+
+    * "a beats b" (value-aware vs MLE; upper bound vs direct): AUC difference ``a - b`` and the difference in
+      steps to return > 1 (``b - a``, positive when ``a`` is faster; a censored seed counts as its budget), each
+      with a 95% bootstrap interval and a two-sided Welch p (:func:`modeladv.stats.compare`). Verdict "holds"
+      when the AUC interval lies above 0, "reversed" below 0, else "not shown".
+    * "MLE degrades with size more than value-aware": the drop of AUC / optimum from the smallest to the largest
+      size, MLE's drop minus the value-aware method's, with a bootstrap interval over the four groups of seeds.
+    """
+    from modeladv.plot import label
+    from modeladv.stats import compare
+
+    st = seed_stats(runs)
+    lines = ["| claim | grid | a vs b | AUC a − b [95% CI], Welch p | steps to return > 1, b − a [95% CI] | verdict |",
+             "|---|---|---|---|---|---|"]
+    for size in sorted(runs):
+        for claim, a, b in CLAIMS:
+            if (size, a) not in st or (size, b) not in st:
+                continue
+            A, B = st[(size, a)], st[(size, b)]
+            c, f = compare(A["auc"], B["auc"]), compare(B["first"], A["first"])
+            verdict = "holds" if c.ci[0] > 0 else "reversed" if c.ci[1] < 0 else "not shown"
+            lines.append(f"| {claim} | {size}x{size} | {label(a)} vs {label(b)} (n = {c.n_a}, {c.n_b}) | "
+                         f"{c.diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], p = {c.p:.2g} | "
+                         f"{f.diff:+.0f} [{f.ci[0]:+.0f}, {f.ci[1]:+.0f}] | {verdict} |")
+    sizes = sorted(runs)
+    if len(sizes) >= 2:
+        s0, s1 = sizes[0], sizes[-1]
+        for a in ("ma_l1", "ma_vaml", "ma_direct_l1", "ma_direct_l2"):
+            keys = [(s0, "mle"), (s1, "mle"), (s0, a), (s1, a)]
+            if not all(k in st for k in keys):
+                continue
+            g = [st[k]["auc"] / st[k]["best"] for k in keys]
+            est, (lo, hi) = _did_boot(g)
+            verdict = "holds" if lo > 0 else "reversed" if hi < 0 else "not shown"
+            lines.append(f"| MLE degrades with size more | {s0}x{s0} → {s1}x{s1} | MLE vs {label(a)} | "
+                         f"drop of AUC/optimum, MLE − {label(a)}: {est:+.3f} [{lo:+.3f}, {hi:+.3f}] | | {verdict} |")
+    return "\n".join(lines)
 
 
 def format_table(rows: Sequence[dict], markdown: bool = False) -> str:

@@ -37,10 +37,13 @@ def parse_methods(methods: Iterable[str]) -> list[str]:
 
 
 def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, iterations: int | None = None,
-                 steps_per_iter: int | None = None, **overrides) -> list[Config]:
-    """All run configs (size x method x seed), validated; ``ValueError`` on any bad input."""
+                 steps_per_iter: int | None = None, first_seed: int = 0, **overrides) -> list[Config]:
+    """All run configs (size x method x seed, seeds ``first_seed .. first_seed + seeds - 1``), validated;
+    ``ValueError`` on any bad input."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
+        raise ValueError(f"first_seed must be a non-negative integer; got {first_seed!r}")
     sizes = list(sizes)
     if not sizes:
         raise ValueError("give at least one size")
@@ -54,7 +57,7 @@ def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, itera
         if steps_per_iter is not None:
             budget["steps_per_iter"] = steps_per_iter
         for method in methods:
-            for seed in range(seeds):
+            for seed in range(first_seed, first_seed + seeds):
                 cfgs.append(Config(size=size, method=method, seed=seed, **{**budget, **overrides}))
     return cfgs
 

@@ -224,3 +224,42 @@ def test_summary_uses_each_runs_own_time_limit(tmp_path):
     (row,) = summarize(collect(tmp_path))
     assert row["optimum"] == pytest.approx(2 - 0.9 * 2 * (cfg.size - 3) / 100)
     assert row["optimum"] != pytest.approx(GridLayout(cfg.size).best_return)
+
+
+def _fake_runs(curves: dict) -> dict:
+    """``{size: {method: [metrics]}}`` from ``{(size, method): [per-seed return arrays]}`` on 11 logged points."""
+    runs: dict = {}
+    for (size, method), ys in curves.items():
+        steps = np.linspace(0, 100 * size, 11)
+        runs.setdefault(size, {})[method] = [{"steps": steps, "return_exact": np.asarray(y, float), "_max_steps": None}
+                                             for y in ys]
+    return runs
+
+
+def test_seed_stats_by_hand():
+    from tabular.gridworld.report import seed_stats
+
+    y = np.r_[np.zeros(5), np.full(6, 1.5)]  # first above 1 at the 6th point: step 5 * 80 = 400 on 8x8
+    st = seed_stats(_fake_runs({(8, "mle"): [y, np.zeros(11)]}))[(8, "mle")]
+    np.testing.assert_array_equal(st["first"], [400.0, 800.0])  # the never-solving seed counts as its budget
+    np.testing.assert_array_equal(st["censored"], [False, True])
+    # trapezoid: 0.75 on the rising segment + 1.5 * 5 segments, over 10 segments
+    assert st["auc"][0] == pytest.approx((0.75 + 1.5 * 5) / 10)
+
+
+def test_claims_table_verdicts_follow_the_intervals():
+    from tabular.gridworld.report import claims_table
+
+    rng = np.random.default_rng(0)
+    good = lambda: [np.r_[0.0, np.full(10, 1.7)] + 0.01 * rng.standard_normal(11) for _ in range(6)]
+    bad = lambda: [np.r_[np.zeros(8), np.full(3, 1.2)] + 0.01 * rng.standard_normal(11) for _ in range(6)]
+    runs = _fake_runs({(8, "mle"): bad(), (8, "ma_l1"): good(), (8, "ma_direct_l1"): bad(),
+                       (16, "mle"): bad(), (16, "ma_l1"): good(), (16, "ma_direct_l1"): bad()})
+    rows = {(l.split("|")[2].strip(), l.split("|")[3].split("(")[0].strip()): l.split("|")[-2].strip()
+            for l in claims_table(runs).splitlines()[2:] if "degrades" not in l}
+    assert rows[("8x8", "MA-L1 vs MLE")] == "holds"
+    assert rows[("16x16", "MA Direct L1 vs MLE")] == "not shown"  # same curves up to noise
+    assert rows[("16x16", "MA-L1 vs MA Direct L1")] == "holds"
+    # MLE is equally bad at both sizes, MA-L1 equally good: no difference in the drop with size
+    did = [l for l in claims_table(runs).splitlines() if "degrades" in l and "MA-L1" in l][0]
+    assert did.rstrip(" |").endswith("not shown")
