@@ -17,6 +17,11 @@ Usage::
     python assignments/build.py                 # all assignments; runs the tests against the solutions
     python assignments/build.py a1_simulation_lemma --no-run-tests
     python assignments/build.py --check         # exit 1 if a committed generated file is out of date
+    python assignments/build.py --bundle course/ # the student bundle: notebooks + public tests, nothing else
+
+The student bundle is what students get: ``assignments/student/<name>/`` for each assignment (the notebook and
+its public tests) and a README; no solutions, hidden tests, grading helpers or course seed. The package's wheel
+(``pip wheel .``) holds only ``tabular``, ``deep`` and ``modeladv``, never ``assignments/``.
 """
 
 from __future__ import annotations
@@ -130,16 +135,52 @@ def stale_files(names: list[str]) -> list[str]:
     return stale
 
 
+#: words that must never reach students (solutions, hidden tests, instructor helpers)
+_INSTRUCTOR_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "hidden=True", "BEGIN TEST CONFIG", "grading_utils",
+                       "QUESTIONS", "course_seed", "Rubric")
+
+
+def bundle(out: Path, names: list[str] | None = None) -> Path:
+    """Copy the committed student versions into ``out`` (which must not exist), with a README, and check that
+    nothing in it carries an instructor marker; ``ValueError`` otherwise."""
+    out = Path(out)
+    if out.exists():
+        raise ValueError(f"{out} exists; give a new folder for the student bundle")
+    names = names or assignment_names()
+    out.mkdir(parents=True)
+    for name in names:
+        shutil.copytree(ROOT / "student" / name, out / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (out / "README.md").write_text(
+        "# Assignments\n\nInstall the package (`pip install model-advantage`, or `pip install -e .` from the course's copy),\n"
+        "open each notebook, and run `grader.check(\"q1\")` etc. for the public tests. Submit the notebook.\n"
+        f"Assignments: {', '.join(names)}.\n")
+    for f in out.rglob("*"):
+        if f.is_file():
+            text = f.read_text(errors="ignore")
+            bad = [m for m in _INSTRUCTOR_MARKERS if m in text]
+            if bad:
+                shutil.rmtree(out)
+                raise ValueError(f"{f.relative_to(out)} carries instructor material ({bad[0]!r}); rebuild the student versions")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help=f"assignments to build (default: all of {assignment_names()})")
     parser.add_argument("--no-run-tests", action="store_true", help="skip running the tests on the solutions")
     parser.add_argument("--check", action="store_true", help="only check that committed generated files are fresh")
+    parser.add_argument("--bundle", type=Path, help="write the student bundle (no solutions, no hidden tests) here")
     args = parser.parse_args(argv)
     names = args.names or assignment_names()
     unknown = sorted(set(names) - set(assignment_names()))
     if unknown:
         parser.error(f"unknown assignment(s) {unknown}; choose from {assignment_names()}")
+    if args.bundle:
+        try:
+            print(f"student bundle: {bundle(args.bundle, names)}")
+        except ValueError as e:
+            parser.error(str(e))
+        return 0
     if args.check:
         stale = stale_files(names)
         for path in stale:

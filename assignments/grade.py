@@ -1,14 +1,19 @@
-"""Grade submitted notebooks locally with Otter (no Docker), one row of scores per submission.
+"""Grade submitted notebooks locally, one row of scores per submission.
 
-Uses the autograder zip written by ``assignments/build.py`` (``assignments/autograder/<name>/<name>-autograder.zip``)
-and Otter's non-containerized runner (the same as ``otter run -a <zip> <notebook>``), so the grading machine needs
-this package installed (``pip install -e .``), as a student's machine does. Hidden tests draw fresh random
-instances on each run; a failure message names the seed.
+By default in a clean process (``assignments/secure.py``): the grader draws the instances from the course seed
+and computes the reference answers itself; the notebook runs in a fresh process where its graded functions are only
+*called* (under a runtime trace that fails a question when the ``tabular`` reference runs, whatever name reached
+it); outputs are compared back in the grader. Deterministic for a given seed. ``--otter`` instead runs Otter's
+autograder zip written by ``assignments/build.py`` (the hidden tests then run inside the student's kernel, where a
+notebook can tamper with them: use it only to cross-check).
 
 Usage::
 
-    python assignments/grade.py a1_simulation_lemma submissions/ -o grades_a1.csv
+    python assignments/grade.py a1_simulation_lemma submissions/ -o grades_a1.csv --seed 12345
     python assignments/grade.py a1_simulation_lemma alice.ipynb bob.ipynb --verbose
+
+The CSV has one column per autograded question, one empty column per written question (fill it in from the
+rubric beside the model answer in ``assignments/source/``), the autograded total, and notes.
 """
 
 from __future__ import annotations
@@ -76,28 +81,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="assignment name, e.g. a1_simulation_lemma")
     parser.add_argument("paths", nargs="+", help="submitted notebooks or folders of them")
     parser.add_argument("-o", "--output", type=Path, help="write a CSV of scores here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the failed tests' messages")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print why points were lost")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="course seed of the instances (default: $MODELADV_COURSE_SEED, else a fixed default)")
+    parser.add_argument("--otter", action="store_true", help="grade with Otter's autograder zip instead (in-kernel)")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    import secure
+
     try:
-        zip_path, subs = autograder_zip(args.name), _submissions(args.paths)
+        subs = _submissions(args.paths)
+        if args.otter:
+            zip_path = autograder_zip(args.name)
+        else:
+            secure.instances(args.name, args.seed)  # unknown assignment or bad seed: before any notebook runs
     except ValueError as e:
         parser.error(str(e))
     grades = []
     for sub in subs:
-        g = grade(sub, zip_path)
+        g = grade(sub, zip_path) if args.otter else secure.grade_notebook(sub, args.name, args.seed)
         grades.append(g)
         print(f"{g.total:6.1f} / {g.possible:.1f}  {sub}")
         for q, msgs in g.failures.items() if args.verbose else ():
             for m in msgs:
                 print(f"    {q}: " + m.replace("\n", "\n        "))
     if args.output:
-        questions = sorted({q for g in grades for q in g.scores})
+        questions = list(dict.fromkeys(q for g in grades for q in g.scores))
         with open(args.output, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["submission", "total", "possible", *questions])
+            w.writerow(["submission", *questions, "autograded total", "autograded possible", "notes"])
             for g in grades:
-                scores = (g.scores.get(q, (0.0, 0.0))[0] for q in questions)
-                w.writerow([str(g.submission), g.total, g.possible, *scores])
+                cells = []
+                for q in questions:
+                    score = g.scores.get(q, (0.0, 0.0))[0]
+                    cells.append("" if score != score else score)  # written: NaN -> an empty cell to fill in
+                w.writerow([str(g.submission), *cells, g.total, g.possible, " | ".join(getattr(g, "notes", []))])
         print(f"wrote {args.output}")
     return 0
 

@@ -120,9 +120,58 @@ def test_build_cli_rejects_unknown_assignment(capsys):
     assert e.value.code == 2 and "unknown assignment" in capsys.readouterr().err
 
 
-def test_grade_cli_rejects_missing_autograder_and_submissions(tmp_path, capsys):
+def test_grade_cli_rejects_unknown_assignment_missing_autograder_and_submissions(tmp_path, capsys):
+    nb = tmp_path / "x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), nb)
     with pytest.raises(SystemExit) as e:
-        grade_mod.main(["a9_nonexistent", str(tmp_path)])
+        grade_mod.main(["a9_nonexistent", str(nb)])
+    assert e.value.code == 2 and "unknown assignment" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        grade_mod.main(["a9_nonexistent", str(nb), "--otter"])
     assert e.value.code == 2 and "build.py" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no .ipynb files"):
-        grade_mod._submissions([str(tmp_path)])
+        grade_mod._submissions([str(tmp_path / "empty")] if (tmp_path / "empty").mkdir() is None else [])
+
+
+def test_grade_cli_writes_a_csv_with_written_columns_to_fill_in(tmp_path, capsys):
+    import csv
+
+    blank = ASSIGNMENTS / "student" / "a3_eq5_counterexample" / "a3_eq5_counterexample.ipynb"
+    assert grade_mod.main(["a3_eq5_counterexample", str(blank), "-o", str(tmp_path / "g.csv")]) == 0
+    (row,) = list(csv.DictReader(open(tmp_path / "g.csv")))
+    assert row["q5 (written)"] == "" and row["autograded total"] == "0.0" and row["autograded possible"] == "13.0"
+
+
+def test_student_bundle_has_no_instructor_material(tmp_path, monkeypatch):
+    import shutil
+
+    out = build_mod.bundle(tmp_path / "course")
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == NAMES
+    names = {p.name for p in out.rglob("*")}
+    assert not names & {"grading_utils.py", "questions.py", "secure.py", "source"}
+    # a solution that slipped into a student version stops the bundle
+    fake = tmp_path / "fake"
+    shutil.copytree(ASSIGNMENTS / "student", fake / "student")
+    nb = fake / "student" / NAMES[0] / f"{NAMES[0]}.ipynb"
+    nb.write_text(nb.read_text().replace("...", "# BEGIN SOLUTION", 1))
+    monkeypatch.setattr(build_mod, "ROOT", fake)
+    with pytest.raises(ValueError, match="instructor material"):
+        build_mod.bundle(tmp_path / "course2")
+    assert not (tmp_path / "course2").exists()
+
+
+def test_the_wheel_holds_no_assignments():
+    import tomllib
+
+    cfg = tomllib.loads((ASSIGNMENTS.parent / "pyproject.toml").read_text())
+    include = cfg["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert include and not any(p.startswith("assignments") for p in include)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_written_question_has_a_rubric_that_students_do_not_see(name):
+    source = (ASSIGNMENTS / "source" / f"{name}.py").read_text()
+    written = source.count("# manual: true")
+    assert written >= 1 and source.count("**Rubric (") == written
+    student = (ASSIGNMENTS / "student" / name / f"{name}.ipynb").read_text()
+    assert "Rubric" not in student

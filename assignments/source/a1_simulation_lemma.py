@@ -152,6 +152,9 @@ def test_q2_two_state_chain(discounted_state_distribution):
     d = discounted_state_distribution(P, np.ones((2, 1)), np.array([1.0, 0.0]), 0.5)
     assert np.shape(d) == (2,), f"d must have shape (S,) = (2,); got {np.shape(d)}"
     np.testing.assert_allclose(d, [0.5, 0.5], atol=1e-10)
+    # gamma close to 1: still exact (d(0) = 1 - gamma, d(1) = gamma); a truncated sum of gamma^t falls short here
+    d = discounted_state_distribution(P, np.ones((2, 1)), np.array([1.0, 0.0]), 0.999)
+    np.testing.assert_allclose(d, [0.001, 0.999], atol=1e-9, err_msg="d at gamma = 0.999: is the sum over t complete?")
 
 test_q2_two_state_chain(discounted_state_distribution)
 
@@ -424,6 +427,12 @@ test_q5_random_mdps(printed_eq3_residual)
 # times $(1-\gamma)$ and the reward term is $\frac{1}{1-\gamma}\mathbb{E}_{d_M}[(1-\gamma)\Delta R] = \mathbb{E}_{d_M}[\Delta R]$:
 # exactly the printed form. With unnormalized values it is exact only when $\gamma = 0$ or
 # $\mathbb{E}_{d_M}[\Delta R] = 0$, e.g. when the models share their rewards (the paper's assumption, footnote 2).
+#
+# **Rubric (2 points).** 1 point: the residual in closed form, $\frac{\gamma}{1-\gamma}\mathbb{E}_{d_M}[\Delta R]$ with
+# the sign of "left side minus printed right side" (half a point if the factor $\frac{1}{1-\gamma}$ is right but the
+# sign or the $d_M$ is not). 1 point: why normalization makes it exact (the reward enters the normalized Bellman
+# equation as $(1-\gamma) r^\pi$) *and* when it is exact unnormalized ($\gamma = 0$ or $\mathbb{E}_{d_M}[\Delta R]=0$);
+# half a point for only one of the two.
 
 # %% [raw]
 # # END SOLUTION

@@ -452,6 +452,11 @@ print("per-row gradient norm, direct:\n", np.linalg.norm(gd, axis=-1))
 # overestimates the value of the next state in some states and underestimates it in others by equal
 # discounted amounts: then $J$ is the same in both models (Lemma 1) but the dynamics and the per-state values
 # are wrong, and Eq. 8 gives no gradient at all.
+#
+# **Rubric (2 points).** (a) 1 point: one shared sign for Eq. 8 (cancellation across transitions, $\gamma^t$
+# weights) versus one term per transition for Eq. 10; half a point if only the formulas are restated without the
+# consequence. (b) half a point: whole episodes from the start distribution (time indices) versus any $s \sim d$.
+# (c) half a point: any concrete cancellation (opposite-sign residuals of equal discounted size).
 
 # %% [raw]
 # # END SOLUTION

@@ -387,6 +387,11 @@ test_q4_random(printed_residuals)
 # = \frac{\gamma}{1-\gamma}\mathbb{E}_{d_M}[(P^\pi_M - P^\pi_{M'})(V_M - V_{M'})]$ for equal rewards: both
 # factors are $O(\epsilon)$, so the product is $O(\epsilon^2)$ (slope 2). It vanishes when $P^\pi_M = P^\pi_{M'}$
 # (the models differ only in rewards) or $\gamma = 0$.
+#
+# **Rubric (3 points).** (a) 1 point: the counterexample's two numbers and the reason (the operator applied to the
+# wrong model's value, or the wrong state distribution). (b) 1 point: both correct forms (half each) with where
+# $V_{M'}$ enters the telescoping sum. (c) 1 point: the difference as a product of two $O(\epsilon)$ factors (half)
+# and when it vanishes (half).
 
 # %% [raw]
 # # END SOLUTION
