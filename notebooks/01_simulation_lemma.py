@@ -51,53 +51,35 @@ print("A_M(s, s'):\n", A)
 print("row means under M's own dynamics, sum_s' P_M(s, s') A_M(s, s'):", (P_pi * A).sum(axis=1))
 
 # %% [markdown]
-# ## Lemma 1 in both value conventions
+# ## Lemma 1 with unnormalized values
 # With unnormalized values $V = \sum_t \gamma^t r_t$ the exact identity is
 # $$J_M - J_{M'} = \tfrac{1}{1-\gamma}\mathbb{E}_{d_M}\mathbb{E}_{P^\pi_M}[A_{M'}] + \tfrac{1}{1-\gamma}\mathbb{E}_{d_M}[R^\pi_M - R^\pi_{M'}].$$
-# The paper's proof (Appendix A.1) uses $(1-\gamma)$-normalized values; then the reward term loses its
-# $1/(1-\gamma)$, which is Eq. 3 as printed.
-
-# %%
-for normalized in (False, True):
-    lem = tb.simulation_lemma(M, M2, pi, normalized=normalized)
-    print(f"normalized={normalized!s:5}  lhs={lem.lhs:+.6f}  rhs={lem.rhs:+.6f}  residual={lem.residual:+.1e}  "
-          f"printed Eq. 3 rhs={lem.printed_rhs:+.6f}  printed residual={lem.printed_residual:+.1e}")
-
-# %% [markdown]
-# **Erratum 1.** Printed Eq. 3 holds only for normalized values: with unnormalized values it is off by
-# $+\frac{\gamma}{1-\gamma}\mathbb{E}_{d_M}[R^\pi_M - R^\pi_{M'}]$ (the residual above; a residual is always the left
-# side minus the right side, $J_M - J_{M'}$ minus the printed right side here), which vanishes only when
-# $\gamma = 0$ or the expected reward difference is zero, e.g. when the models differ only in their dynamics
-# (the paper's setting, footnote 2).
+# Eq. 3 as printed has no $1/(1-\gamma)$ on the reward term. A residual is always the left side minus the right
+# side; below, `residual` is that of the identity above and `printed residual` that of printed Eq. 3.
 
 # %%
 lem = tb.simulation_lemma(M, M2, pi)
-d = tb.occupancy(M, pi)
-dR = tb.policy_reward(M, pi) - tb.policy_reward(M2, pi)
-print("printed residual:", lem.printed_residual, " gamma/(1-gamma) E_d[dR]:", 0.9 / 0.1 * d @ dR)
+print(f"lhs={lem.lhs:+.6f}  rhs={lem.rhs:+.6f}  residual={lem.residual:+.1e}  "
+      f"printed Eq. 3 rhs={lem.printed_rhs:+.6f}  printed residual={lem.printed_residual:+.1e}")
+
+# %% [markdown]
+# The printed form is off here, and the residual is not round-off. Printed Eq. 3 is exact in one of the two
+# value conventions the paper uses (main text: unnormalized; Appendix A: $(1-\gamma)$-normalized). Which one, and
+# the residual in closed form, are assignment 1's Q5 and Q6: work them out there (`tb.simulation_lemma` has a
+# `normalized` flag to check your answer afterwards).
 
 # %% [markdown]
 # ## Corollary 2 and Eq. 5
-# With the Bellman operator $\mathcal{T}^\pi_M V = R^\pi_M + \gamma P^\pi_M V$ (Eq. 4), the appendix proof of
-# Corollary 2 establishes $J_M - J_{M'} = \frac{1}{1-\gamma}\mathbb{E}_{d_M}[\mathcal{T}_M V_{M'} - \mathcal{T}_{M'} V_{M'}]$
-# (and, swapping roles, $\frac{1}{1-\gamma}\mathbb{E}_{d_{M'}}[\mathcal{T}_M V_M - \mathcal{T}_{M'} V_M]$).
-# Eq. 5 as printed pairs $d_M$ with $V_M$.
+# With the Bellman operator $\mathcal{T}^\pi_M V = R^\pi_M + \gamma P^\pi_M V$ (Eq. 4), Eq. 5 as printed reads
+# $J_M - J_{M'} = \frac{1}{1-\gamma}\mathbb{E}_{d_M}[\mathcal{T}_M V_M - \mathcal{T}_{M'} V_M]$. The appendix proof derives
+# a different pairing of state distribution and value function; `tb.deviation_error` evaluates the printed form
+# and the two forms that do hold (`proof_form`, `dual_form`). Which pairings those are, and a counterexample to
+# the printed form, are assignment 3 (after notebook 02).
 
 # %%
 dev = tb.deviation_error(M, M2, pi)
 print(f"lhs {dev.lhs:+.6f}   proof form {dev.proof_form:+.6f}   dual form {dev.dual_form:+.6f}   "
       f"printed Eq. 5 {dev.printed_form:+.6f}  (residual {dev.printed_residual:+.3e})")
-
-# %% [markdown]
-# **Erratum 2.** Printed Eq. 5 holds when the two models share $P^\pi$ (only rewards differ) or $\gamma=0$, but
-# not in general, in either normalization. A hand-checkable counterexample (`tb.eq5_counterexample`): two
-# states, one action, $\gamma=1/2$, equal rewards $R=(0, 1)$; $M$ moves $0\to1$, $M'$ stays in 0. Then
-# $V_M=(1,2)$, $V_{M'}=(0,2)$, $J_M-J_{M'}=1$, $d_M=(\tfrac12,\tfrac12)$ and
-# $\mathcal{T}_M V_M-\mathcal{T}_{M'}V_M=(\tfrac12,0)$, so printed Eq. 5 gives $2\cdot\tfrac14=\tfrac12$.
-
-# %%
-Mc, Mc2, pic = tb.eq5_counterexample()
-print(tb.deviation_error(Mc, Mc2, pic))
 
 # %% [markdown]
 # ## A small grid: Sutton & Barto's Example 3.5
@@ -120,8 +102,9 @@ print(f"max |V_true - V_model| = {bound.actual:.3f} <= deviation bound {bound.de
 
 # %% [markdown]
 # ### Heatmaps
-# Left: $A_{\text{model}}(s, s')$ for all 25x25 pairs. Right: the per-state expected model-advantage
-# $\mathbb{E}_{s'\sim P^\pi_{\text{true}}(s)} A_{\text{model}}(s, s')$ on the grid layout. It is zero in $A$
+# Left: the model-advantage $A_{\text{model}}(s_0, s')$ of one state, $s_0$ just below $A$, for every next cell $s'$
+# on the grid layout (a row of the $25\times25$ matrix, drawn where the cells are). Right: the per-state expected
+# model-advantage $\mathbb{E}_{s'\sim P^\pi_{\text{true}}(s)} A_{\text{model}}(s, s')$ on the grid layout. It is zero in $A$
 # and $B$, where both models teleport alike, positive elsewhere (the non-slipping true moves reach better
 # states than the model expects), and largest just below $A$, whose +10 the true dynamics reach reliably.
 # Weighted by $\frac{1}{1-\gamma} d_{\text{true}}$ these numbers sum to $J_{\text{true}} - J_{\text{model}}$.
@@ -129,16 +112,19 @@ print(f"max |V_true - V_model| = {bound.actual:.3f} <= deviation bound {bound.de
 # %%
 A_g = tb.model_advantage(model, pi_g)
 per_state = tb.mean_model_advantage(grid, model, pi_g).reshape(5, 5)
+s0 = 1 * 5 + 1  # row 1, column 1: just below A = (0, 1)
+row = A_g[s0].reshape(5, 5)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-lim = np.abs(A_g).max()
-im = axes[0].imshow(A_g, cmap="RdBu_r", vmin=-lim, vmax=lim)
-axes[0].set(title=r"$A^\pi_{\mathrm{model}}(s, s')$", xlabel="next state s'", ylabel="state s")
-fig.colorbar(im, ax=axes[0])
-lim2 = np.abs(per_state).max()
-im = axes[1].imshow(per_state, cmap="RdBu_r", vmin=-lim2, vmax=lim2)
-for (r, c), v in np.ndenumerate(per_state):
-    axes[1].text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=8)
-axes[1].set(title=r"$\mathbb{E}_{s'\sim P_{\mathrm{true}}}A_{\mathrm{model}}(s,s')$", xticks=[], yticks=[])
-fig.colorbar(im, ax=axes[1])
+for ax, vals, title in ((axes[0], row, rf"$A^\pi_{{\mathrm{{model}}}}(s_0, s')$, $s_0$ = row 1, col 1"),
+                        (axes[1], per_state, r"$\mathbb{E}_{s'\sim P_{\mathrm{true}}}A_{\mathrm{model}}(s,s')$")):
+    lim = np.abs(vals).max()
+    im = ax.imshow(vals, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    for (r, c), v in np.ndenumerate(vals):
+        ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=8)
+    for (r, c), lab in (((0, 1), "A"), ((0, 3), "B")):
+        ax.text(c, r - 0.32, lab, ha="center", va="center", fontsize=7, weight="bold")
+    ax.set(title=title, xticks=[], yticks=[])
+    fig.colorbar(im, ax=ax)
+axes[0].add_patch(plt.Rectangle((0.5, 0.5), 1, 1, fill=False, lw=2, color="k"))
 fig.tight_layout()
 plt.show()

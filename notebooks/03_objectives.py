@@ -134,7 +134,8 @@ axes[1, 2].set_title(r"true gap $|J_M(\pi) - J_{M_\phi}(\pi)|$")
 for ax in axes.flat:
     for x, lab in ((0, "A"), (1, "B")):
         ax.axvline(x, color="grey", lw=0.6, ls=":")
-        ax.text(x, 1.0, lab, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
+        ax.text(x + 0.02, 0.03, lab, transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=8,
+                color="grey")  # inside the axes, clear of the title
 for ax in axes[1]:
     ax.set_xlabel(r"$\lambda$ (0 = model A, 1 = model B)")
 fig.tight_layout()
@@ -165,7 +166,9 @@ print("the direct objective also vanishes (the gap changes sign) near lambda =",
 #   $\delta$ is exactly the error in the expected next value, which B gets right.
 # * **The direct objective has spurious zeros**: along the path the gap changes sign, so there
 #   $J_{M_\phi} = J_M$ and $L_1 = 0$ although every row of the model is wrong (the row errors cancel in the
-#   discounted sum). The upper bound and VAML penalize each row's error separately and have no such zeros. The
+#   discounted sum). The cancellation is a property of this one policy: Eq. 8 is taken under $d_{M,\pi}$, so the
+#   model is "right" only for $\pi$; for another policy the same row errors weigh differently and the gap is not
+#   zero (change `pi` above and the zeros move or vanish). The upper bound and VAML penalize each row's error separately and have no such zeros. The
 #   price: with *stochastic* true dynamics $\mathbb{E}|\delta|$ keeps an irreducible part (the spread of $V(s')$
 #   around its mean), so the bound is loose there, and its per-row minimizer is the conditional median, not the
 #   mean, of $V(s')$.
@@ -221,9 +224,44 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# (In quick mode each point averages `N_REPEATS = 30` sampled gradients, so the curves wiggle by about their
+# error bars; `QUICK = False` uses 300 and more budgets. The statements below hold at both settings.)
+#
 # With the same number of environment steps the upper bound's sampled gradient is well aligned with its exact
 # gradient from a few dozen transitions on, for both models. The direct objective's gradient needs on the order of
 # a thousand transitions far from a good model, and near a good model (small gap, the regime where learning
 # spends most of its time) it points the wrong way in a large fraction of batches even with thousands: its single
 # sign $\mathrm{sign}(X)$ is decided by a small mean buried in trajectory noise. This is the practical argument of
 # Sec. 3.2 for optimizing the upper bound, used by notebook 04's gridworld runs and the deep experiments.
+
+# %% [markdown]
+# ## Erratum: does L2 VAML upper-bound the direct L2 objective? (Sec. 3.2)
+# The paper says VAML does not upper-bound the squared direct objective. Whether it does depends on the weighting.
+# With the normalized distribution $d$, Jensen gives $\mathbb{E}_d[\delta^2] \ge (\mathbb{E}_d\delta)^2$: VAML *does*
+# bound it. With the unnormalized $\sum_t\gamma^t$ weighting (total mass $H = 1/(1-\gamma)$), VAML is
+# $H\,\mathbb{E}[\delta^2]$ and direct L2 is $H^2(\mathbb{E}\delta)^2$, so VAML bounds it only when
+# $\operatorname{Var}\delta \ge (H-1)(\mathbb{E}\delta)^2$; what always holds is direct L2 $\le H\cdot$VAML.
+# `tb.l2_relation` computes both moments exactly. First a two-state model whose residual is the constant
+# $\delta = 1$ (the true move reaches the state of value 1, the model predicts the state of value 0):
+
+# %%
+M1 = tb.TabularMDP(np.array([[[0.0, 1.0]], [[0.0, 1.0]]]), np.zeros((2, 1)), np.array([1.0, 0.0]), 0.9)
+r = tb.l2_relation(M1, np.ones((2, 1)), np.array([[[20.0, -20.0]], [[20.0, -20.0]]]), np.array([0.0, 1.0]))
+print(f"normalized:   VAML {r.vaml:.3f} >= direct L2 {r.direct:.3f}")
+print(f"unnormalized: VAML {r.vaml_unnormalized:.3f} <  direct L2 {r.direct_unnormalized:.3f}  "
+      f"(H = {r.H:.0f}; H * VAML = {r.H * r.vaml_unnormalized:.1f} >= direct L2)")
+
+# %% [markdown]
+# And along this notebook's path of models between A and B (each with its own value $V^\pi_{M_\phi}$), how often
+# does each inequality hold?
+
+# %%
+rels = []
+for lam in lams:
+    logits = (1 - lam) * logits_A + lam * logits_B
+    rels.append(tb.l2_relation(M, pi, logits, tb.policy_evaluation(M.replace(P=tb.model_probs(logits)), pi)))
+jensen = np.mean([x.vaml >= x.direct - 1e-15 for x in rels])
+unnorm = np.mean([x.vaml_unnormalized >= x.direct_unnormalized - 1e-15 for x in rels])
+always = np.mean([x.direct_unnormalized <= x.H * x.vaml_unnormalized + 1e-15 for x in rels])
+print(f"{len(rels)} models: normalized VAML >= direct L2 in {jensen:.0%}; unnormalized in {unnorm:.0%}; "
+      f"direct L2 <= H * VAML in {always:.0%}")

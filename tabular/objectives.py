@@ -16,7 +16,7 @@ Conventions:
 * The residual uses the *taken* action's prediction ``P_phi(s, a)`` (``a`` from the data). In expectation over
   ``a ~ pi`` this equals the policy-averaged prediction ``P^pi_phi(s)`` of Eqs. 6-8 for the direct (linear)
   objectives; for the absolute/squared ones it is the per-action form used by the tabular experiments.
-* |x| has subgradient ``sign(x)`` with ``sign(0) = 0``: at an exact zero residual (or an exact zero direct sum)
+* ``|x|`` has subgradient ``sign(x)`` with ``sign(0) = 0``: at an exact zero residual (or an exact zero direct sum)
   the gradient contribution is 0.
 * Exact objectives (:func:`exact_objective`) are the expectations of the sampled forms when transitions are
   drawn ``s ~ d_{M,pi}`` (normalized, Eq. 1), ``a ~ pi(s)``, ``s2 ~ P_M(s, a)``; the direct forms use
