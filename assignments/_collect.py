@@ -104,11 +104,18 @@ def main(argv: list[str]) -> int:
     import tabular
 
     tab_dir = os.path.dirname(os.path.abspath(tabular.__file__)) + os.sep
-    for m in pkgutil.walk_packages(tabular.__path__, "tabular."):  # every submodule loaded before the hooks
+    forbidden_dirs = {"tabular": tab_dir}
+    for name in sorted({p for q in job["questions"] for p in q.get("forbidden", ["tabular"])}):
         try:
-            importlib.import_module(m.name)
-        except Exception:  # pragma: no cover - optional extras (e.g. gymnasium for the gridworld)
-            pass
+            pkg = importlib.import_module(name)
+        except ImportError:  # pragma: no cover - a package the student cannot reach either
+            continue
+        forbidden_dirs[name] = os.path.dirname(os.path.abspath(pkg.__file__)) + os.sep
+        for m in pkgutil.walk_packages(pkg.__path__, name + "."):  # every submodule loaded before the hooks
+            try:
+                importlib.import_module(m.name)
+            except Exception:  # pragma: no cover - optional extras (e.g. MuJoCo)
+                pass
     state = {"q": None, "events": []}
     violations: dict[str, set] = {}
     source_reads: list[str] = []
@@ -138,6 +145,7 @@ def main(argv: list[str]) -> int:
     results = {}
     for q in job["questions"]:
         name, allow = q["name"], set(q["allow"])
+        dirs = tuple(forbidden_dirs[p] for p in q.get("forbidden", ["tabular"]) if p in forbidden_dirs)
         func = ns.get(q["function"])
         outs = []
         for enc_args in q["instances"]:
@@ -147,20 +155,21 @@ def main(argv: list[str]) -> int:
             args = decode(enc_args)
             root = sys._getframe()
 
-            def hook(frame, event, arg, root=root, allow=allow, name=name):
+            def hook(frame, event, arg, root=root, allow=allow, name=name, dirs=dirs):
                 if event != "call":
                     return
                 code = frame.f_code
-                if not code.co_filename.startswith(tab_dir) or code.co_name == "<module>":
+                if not code.co_filename.startswith(dirs) or code.co_name == "<module>":
                     return
                 f = frame
-                while f is not None and f is not root:  # allowed when it or a tabular caller is allowed
+                while f is not None and f is not root:  # allowed when it or a forbidden-package caller is allowed
                     c = f.f_code
-                    if c.co_filename.startswith(tab_dir) and (c.co_qualname in allow
-                                                              or c.co_qualname.split(".")[0] in allow):
+                    if c.co_filename.startswith(dirs) and (c.co_qualname in allow
+                                                           or c.co_qualname.split(".")[0] in allow):
                         return
                     f = f.f_back
-                violations.setdefault(name, set()).add(f"tabular.{code.co_qualname}")
+                pkg = next(p for p, d in forbidden_dirs.items() if code.co_filename.startswith(d))
+                violations.setdefault(name, set()).add(f"{pkg}.{code.co_qualname}")
 
             signal.alarm(CALL_SECONDS)
             try:

@@ -100,7 +100,7 @@ def grade_notebook(notebook: str | Path, assignment: str, seed: int | None = Non
         raise ValueError(f"{notebook} is not a notebook file")
     cases = instances(assignment, seed)
     questions = qs.QUESTIONS[assignment]
-    job = {"questions": [{"name": q.name, "function": q.function, "allow": list(q.allow),
+    job = {"questions": [{"name": q.name, "function": q.function, "allow": list(q.allow), "forbidden": list(q.forbidden),
                           "instances": [encode(list(args)) for part in cases[q.name] for args, _ in part]}
                          for q in questions]}
     failures: dict[str, list[str]] = {}
@@ -145,7 +145,7 @@ def grade_notebook(notebook: str | Path, assignment: str, seed: int | None = Non
                 score += part.points
         if violated:
             failures.setdefault(q.name, []).insert(0, f"used the reference implementation: {', '.join(violated)} "
-                                                      f"(allowed from tabular: {', '.join(q.allow)})")
+                                                      f"(allowed from {'/'.join(q.forbidden)}: {', '.join(q.allow) or 'nothing'})")
         scores[q.name] = (score, float(q.points))
     if report:
         notes += [f"read tabular source: {', '.join(report['source_reads'])}"] if report["source_reads"] else []

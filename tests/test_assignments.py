@@ -31,8 +31,9 @@ grade_mod = _load(ASSIGNMENTS / "grade.py")
 NAMES = build_mod.assignment_names()
 
 
-def test_three_assignments():
-    assert NAMES == ["a1_simulation_lemma", "a2_sampled_objectives", "a3_eq5_counterexample"]
+def test_five_assignments():
+    assert NAMES == ["a1_simulation_lemma", "a2_sampled_objectives", "a3_eq5_counterexample", "a4_tabular_mbrl_loop",
+                     "a5_torch_objectives"]
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +55,14 @@ def test_committed_generated_files_are_up_to_date(built, name):
 def test_solution_gets_full_marks(built, name):
     _, out = built
     g = grade_mod.grade(out[name].solution, out[name].autograder_zip)
-    assert g.possible >= 10 and g.total == g.possible, g.failures
+    assert g.possible >= 9 and g.total == g.possible, g.failures
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unanswered_student_version_gets_zero(built, name):
     _, out = built
     g = grade_mod.grade(out[name].student_dir / f"{name}.ipynb", out[name].autograder_zip)
-    assert g.possible >= 10 and g.total == 0, g.scores
+    assert g.possible >= 9 and g.total == 0, g.scores
 
 
 @pytest.mark.parametrize("name", NAMES)

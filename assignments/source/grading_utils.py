@@ -16,7 +16,8 @@ import numpy as np
 from tabular.verify import random_mdp
 
 __all__ = ["fresh_rng", "random_instance", "random_objective_instance", "check_independent",
-           "assert_on_random_instances"]
+           "assert_on_random_instances", "mbrl_loop_instance", "mbrl_loop_reference", "mbrl_loop_case",
+           "torch_objective_instance", "torch_ma_l1_reference", "torch_vps_instance", "torch_vps_reference"]
 
 
 def fresh_rng() -> tuple[np.random.Generator, int]:
@@ -111,3 +112,88 @@ def assert_on_random_instances(func, case, n: int = 10, allow: tuple[str, ...] =
         for k, (g, w) in enumerate(pairs):
             np.testing.assert_allclose(np.asarray(g, dtype=float), w, rtol=rtol, atol=atol,
                                        err_msg=f"output {k} on random instance {i}; seed={seed}")
+
+
+def mbrl_loop_instance(rng: np.random.Generator, gamma: float | None = None):
+    """Assignment 4's loop inputs: ``(M, logits, pi, batches, lr, refresh_every)``, batches drawn from ``M``."""
+    from tabular import sample_transitions
+
+    M, _, pi = random_instance(rng, gamma=gamma)
+    batches = []
+    for _ in range(int(rng.integers(3, 12))):
+        b = sample_transitions(M, pi, int(rng.integers(5, 60)), rng)
+        batches.append((b.s, b.a, b.s2))
+    return M, rng.normal(size=(M.S, M.A, M.S)), pi, batches, float(rng.uniform(0.05, 1.0)), int(rng.integers(1, 5))
+
+
+def mbrl_loop_reference(M, logits, pi, batches, lr, refresh_every):
+    """The loop of Assignment 4 with the ``tabular`` core: exact refresh, Eq. 10 step, gap after each step."""
+    import tabular as tb
+    from tabular.sampling import TransitionBatch
+
+    gaps = []
+    for k, (s, a, s2) in enumerate(batches):
+        if k % refresh_every == 0:
+            V = tb.policy_evaluation(M.replace(P=tb.model_probs(logits)), pi)
+        logits = logits - lr * tb.ma_upper_l1_loss(logits, V, TransitionBatch(s, a, s2))[1]
+        gaps.append(tb.performance(M, pi) - tb.performance(M.replace(P=tb.model_probs(logits)), pi))
+    return logits, np.array(gaps)
+
+
+def mbrl_loop_case(rng: np.random.Generator, func):
+    """``(got, want)`` of Assignment 4's loop on one random instance (the in-kernel hidden-test pattern)."""
+    args = mbrl_loop_instance(rng)
+    return func(*args), mbrl_loop_reference(*args)
+
+
+# ---- assignment 5: the torch objectives ----------------------------------------------------------------------
+def torch_objective_instance(rng: np.random.Generator):
+    """``(params, s, a, s2, None)``: random model/value parameters and a batch for Eq. 10."""
+    S, A, H, B = int(rng.integers(2, 5)), int(rng.integers(1, 3)), int(rng.integers(3, 9)), int(rng.integers(5, 40))
+    p = {"Wm": 0.3 * rng.normal(size=(S, S)), "Um": 0.3 * rng.normal(size=(A, S)), "w1": rng.normal(size=(S, H)),
+         "b1": rng.normal(size=H), "w2": rng.normal(size=H), "b2": float(rng.normal())}
+    return p, rng.normal(size=(B, S)), rng.normal(size=(B, A)), rng.normal(size=(B, S)), None
+
+
+def _torch_parts(p):
+    import torch
+
+    t = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in p.items()}
+
+    def V(x):
+        return torch.tanh(x @ t["w1"] + t["b1"]) @ t["w2"] + t["b2"]
+
+    return t, V
+
+
+def torch_ma_l1_reference(p, s, a, s2):
+    """``(loss, grad_Wm, grad_Um)`` of ``mean |V(s2) - V(s + s Wm + a Um)|`` by autograd (float64)."""
+    import torch
+
+    t, V = _torch_parts(p)
+    Wm, Um = t["Wm"].requires_grad_(), t["Um"].requires_grad_()
+    s, a, s2 = (torch.tensor(np.asarray(x, dtype=np.float64)) for x in (s, a, s2))
+    loss = (V(s2) - V(s + s @ Wm + a @ Um)).abs().mean()
+    gW, gU = torch.autograd.grad(loss, (Wm, Um))
+    return float(loss.detach()), gW.numpy(), gU.numpy()
+
+
+def torch_vps_instance(rng: np.random.Generator):
+    p, _, _, _, _ = torch_objective_instance(rng)
+    S, A = p["Wm"].shape[0], p["Um"].shape[0]
+    B = int(rng.integers(4, 30))
+    return p, rng.normal(size=(B, 3, S)), rng.normal(size=(B, 2, A))
+
+
+def torch_vps_reference(p, s, a):
+    """``(loss, grad_Wm)`` of Eq. 12 for two-step predictions of the linear model (autograd, float64)."""
+    import torch
+
+    t, V = _torch_parts(p)
+    Wm = t["Wm"].requires_grad_()
+    s, a = torch.tensor(np.asarray(s, dtype=np.float64)), torch.tensor(np.asarray(a, dtype=np.float64))
+    p1 = s[:, 0] + s[:, 0] @ Wm + a[:, 0] @ t["Um"]
+    p2 = p1 + p1 @ Wm + a[:, 1] @ t["Um"]
+    loss = ((V(p2) - V(p1)) - (V(s[:, 2]) - V(s[:, 1]))).abs().mean()
+    (g,) = torch.autograd.grad(loss, (Wm,))
+    return float(loss.detach()), g.numpy()

@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 import tabular as tb
-from grading_utils import random_instance, random_objective_instance
+from grading_utils import (mbrl_loop_instance, mbrl_loop_reference, random_instance, random_objective_instance,
+                           torch_ma_l1_reference, torch_objective_instance, torch_vps_instance, torch_vps_reference)
 from tabular.verify import random_mdp
 
 __all__ = ["Part", "Question", "QUESTIONS", "HARD_GAMMAS", "WRITTEN"]
@@ -44,6 +45,7 @@ class Question:
     function: str
     parts: tuple[Part, ...]
     allow: tuple[str, ...] = ("TabularMDP", "random_mdp")
+    forbidden: tuple[str, ...] = ("tabular",)  # packages whose frames may not run during the call (but allow)
     check: Callable[[Any, Any, tuple], str | None] | None = None  # None: numeric agreement (``compare``)
     rtol: float = 1e-7
     atol: float = 1e-9
@@ -157,6 +159,47 @@ def _a3_q4(rng, gamma, hidden):
     return (M, M2, pi, eps), np.asarray(want)
 
 
+# ---- assignment 4 -------------------------------------------------------------------------------------
+def _a4_q1(rng, gamma, hidden):
+    M, b, logits, V = random_objective_instance(rng)
+    lr = float(rng.uniform(0.05, 1.0))
+    return (logits, V, b.s, b.a, b.s2, lr), logits - lr * tb.ma_upper_l1_loss(logits, V, b)[1]
+
+
+def _a4_q2(rng, gamma, hidden):
+    M, _, pi = _instance(rng, gamma, hidden)
+    logits = rng.normal(size=(M.S, M.A, M.S))
+    return (logits, M.R, pi, M.gamma), tb.policy_evaluation(M.replace(P=tb.model_probs(logits)), pi)
+
+
+def _a4_q3(rng, gamma, hidden):
+    M, _, pi = _instance(rng, gamma, hidden)
+    logits = rng.normal(size=(M.S, M.A, M.S))
+    L = tb.simulation_lemma(M, M.replace(P=tb.model_probs(logits)), pi)
+    return (M, logits, pi), (L.lhs, L.model_advantage_term)
+
+
+def _a4_q4(rng, gamma, hidden):
+    args = mbrl_loop_instance(rng, gamma=gamma if hidden else None)
+    return args, tuple(mbrl_loop_reference(*args))
+
+
+# ---- assignment 5 -------------------------------------------------------------------------------------
+def _a5_q1(rng, gamma, hidden):
+    p, s, a, s2, _ = torch_objective_instance(rng)
+    return (p, s, a, s2), tuple(torch_ma_l1_reference(p, s, a, s2))
+
+
+def _a5_q2(rng, gamma, hidden):
+    p, s, a, s2, _ = torch_objective_instance(rng)
+    return (p, s, a, s2, 1e-6), torch_ma_l1_reference(p, s, a, s2)[1]
+
+
+def _a5_q3(rng, gamma, hidden):
+    p, s, a = torch_vps_instance(rng)
+    return (p, s, a), tuple(torch_vps_reference(p, s, a))
+
+
 def _forms(got, want, args):
     """corollary2_forms returns a dict; its four numbers in the reference's order."""
     if not isinstance(got, dict) or not {"lhs", "printed", "proof", "dual"} <= set(got):
@@ -239,6 +282,18 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
         Question("q3b", "counterexample", (Part(2, 1, _no_args),), allow=_EVAL, check=_counterexample_fails_eq5),
         Question("q4", "printed_residuals", _two(1, 2, _a3_q4, n_hidden=5), allow=_EVAL),
     ),
+    "a4_tabular_mbrl_loop": (
+        Question("q1", "ma_l1_step", _two(1, 2, _a4_q1, n_hidden=6)),
+        Question("q2", "refresh_value", _two(1, 2, _a4_q2)),
+        Question("q3", "gap_and_terms", _two(1, 2, _a4_q3)),
+        Question("q4", "mbrl_loop", _two(1, 3, _a4_q4, n_hidden=5), atol=1e-8),
+    ),
+    "a5_torch_objectives": (
+        Question("q1", "ma_l1_torch", _two(1, 2, _a5_q1, n_hidden=5), allow=(), forbidden=("tabular", "deep")),
+        Question("q2", "central_differences", _two(1, 2, _a5_q2, n_hidden=5), allow=(), forbidden=("tabular", "deep"),
+                 rtol=1e-5, atol=1e-6),
+        Question("q3", "vps_torch", _two(1, 2, _a5_q3, n_hidden=5), allow=(), forbidden=("tabular", "deep")),
+    ),
 }
 
 #: written questions, graded by hand from the rubric beside each model answer: (name, points) per assignment
@@ -246,4 +301,6 @@ WRITTEN: dict[str, tuple[tuple[str, int], ...]] = {
     "a1_simulation_lemma": (("q6", 2),),
     "a2_sampled_objectives": (("q6", 2),),
     "a3_eq5_counterexample": (("q5", 3),),
+    "a4_tabular_mbrl_loop": (("q5", 2),),
+    "a5_torch_objectives": (("q4", 2),),
 }
