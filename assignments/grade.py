@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # secure.py (the clean-process grader) lives beside this file
 
 
 def autograder_zip(name: str) -> Path:
@@ -35,26 +35,11 @@ def autograder_zip(name: str) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Grade:
-    """Scores of one submission: per question ``(score, possible)`` and the failed test messages."""
-
-    submission: Path
-    scores: dict[str, tuple[float, float]]
-    failures: dict[str, list[str]]
-
-    @property
-    def total(self) -> float:
-        return float(sum(s for s, _ in self.scores.values()))
-
-    @property
-    def possible(self) -> float:
-        return float(sum(p for _, p in self.scores.values()))
-
-
 def grade(submission: Path | str, zip_path: Path | str) -> Grade:
     """Grade one notebook with the autograder ``zip_path`` (runs the whole notebook, then every test)."""
     from otter.api import grade_submission  # imported here: otter is slow to import
+
+    from secure import Grade
 
     results = grade_submission(str(submission), str(zip_path), quiet=True)
     scores = {q: (float(r.score), float(r.possible)) for q, r in results.results.items()}
@@ -86,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="course seed of the instances (default: $MODELADV_COURSE_SEED, else a fixed default)")
     parser.add_argument("--otter", action="store_true", help="grade with Otter's autograder zip instead (in-kernel)")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     import secure
 
     try:

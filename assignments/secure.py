@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 DEFAULT_SEED = 20261201
 
-__all__ = ["SecureGrade", "course_seed", "instances", "grade_notebook"]
+__all__ = ["Grade", "course_seed", "instances", "grade_notebook"]
 
 
 def _questions():
@@ -69,13 +69,13 @@ def instances(assignment: str, seed: int | None = None) -> dict[str, list[list[t
 
 
 @dataclass(frozen=True)
-class SecureGrade:
-    """Scores of one submission: per question ``(score, possible)``, why points were lost, and notes."""
+class Grade:
+    """Scores of one submission (either grader): per question ``(score, possible)``, why points were lost, notes."""
 
     submission: Path
     scores: dict[str, tuple[float, float]]
     failures: dict[str, list[str]]
-    notes: list[str]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> float:
@@ -87,7 +87,7 @@ class SecureGrade:
         return float(sum(p for q, (_, p) in self.scores.items() if not q.endswith("(written)")))
 
 
-def grade_notebook(notebook: str | Path, assignment: str, seed: int | None = None, timeout: float = 600) -> SecureGrade:
+def grade_notebook(notebook: str | Path, assignment: str, seed: int | None = None, timeout: float = 600) -> Grade:
     """Grade one notebook (see the module text). ``ValueError`` for a missing notebook or unknown assignment."""
     sys.path.insert(0, str(ROOT))
     try:
@@ -152,4 +152,4 @@ def grade_notebook(notebook: str | Path, assignment: str, seed: int | None = Non
         notes += report["cell_errors"][:5]
     for name, points in qs.WRITTEN.get(assignment, ()):
         scores[f"{name} (written)"] = (float("nan"), float(points))
-    return SecureGrade(notebook, scores, failures, notes)
+    return Grade(notebook, scores, failures, notes)

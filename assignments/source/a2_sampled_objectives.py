@@ -166,20 +166,11 @@ hidden: true
 points: 2
 """ # END TEST CONFIG
 def test_q2_random(residuals):
-    import numpy as np
-    import tabular as tb
-    from grading_utils import assert_on_random_instances
+    from grading_utils import assert_on_random_instances, residuals_case
 
     def case(rng):  # outputs (delta, jac); the reference Jacobian by central differences of the reference model
-        S, A, N, eps = 4, 3, 12, 1e-6
-        logits, V = rng.normal(size=(S, A, S)), rng.normal(size=S)
-        s, a, s2 = rng.integers(0, S, N), rng.integers(0, A, N), rng.integers(0, S, N)
-        jac = np.empty((N, S))
-        for i, x in np.ndindex(N, S):
-            e = np.zeros_like(logits)
-            e[s[i], a[i], x] = eps
-            jac[i, x] = (tb.model_probs(logits + e)[s[i], a[i]] - tb.model_probs(logits - e)[s[i], a[i]]) @ V / (2 * eps)
-        return residuals(logits, V, s, a, s2), (V[s2] - tb.model_probs(logits)[s, a] @ V, jac)
+        args, want = residuals_case(rng)
+        return residuals(*args), want
     assert_on_random_instances(residuals, case, n=3, atol=1e-6)
 
 test_q2_random(residuals)

@@ -17,7 +17,7 @@ from tabular.verify import random_mdp
 
 __all__ = ["fresh_rng", "random_instance", "random_objective_instance", "check_independent",
            "assert_on_random_instances", "mbrl_loop_instance", "mbrl_loop_reference", "mbrl_loop_case",
-           "torch_objective_instance", "torch_ma_l1_reference", "torch_vps_instance", "torch_vps_reference"]
+           "residuals_case", "torch_objective_instance", "torch_ma_l1_reference", "torch_vps_instance", "torch_vps_reference"]
 
 
 def fresh_rng() -> tuple[np.random.Generator, int]:
@@ -197,3 +197,19 @@ def torch_vps_reference(p, s, a):
     loss = ((V(p2) - V(p1)) - (V(s[:, 2]) - V(s[:, 1]))).abs().mean()
     (g,) = torch.autograd.grad(loss, (Wm,))
     return float(loss.detach()), g.numpy()
+
+
+def residuals_case(rng: np.random.Generator, small: bool = False):
+    """Assignment 2 Q2's instance and reference: ``((logits, V, s, a, s2), (delta, jac))``, the Jacobian
+    ``d (P_phi(s_i, a_i) . V) / d logits[s_i, a_i, x]`` by central differences of the reference model."""
+    import tabular as tb
+
+    S, A, N, eps = (2, 2, 4, 1e-6) if small else (4, 3, 12, 1e-6)
+    logits, V = rng.normal(size=(S, A, S)), rng.normal(size=S)
+    s, a, s2 = rng.integers(0, S, N), rng.integers(0, A, N), rng.integers(0, S, N)
+    jac = np.empty((N, S))
+    for i, x in np.ndindex(N, S):
+        e = np.zeros_like(logits)
+        e[s[i], a[i], x] = eps
+        jac[i, x] = (tb.model_probs(logits + e)[s[i], a[i]] - tb.model_probs(logits - e)[s[i], a[i]]) @ V / (2 * eps)
+    return (logits, V, s, a, s2), (V[s2] - tb.model_probs(logits)[s, a] @ V, jac)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 import tabular as tb
-from grading_utils import (mbrl_loop_instance, mbrl_loop_reference, random_instance, random_objective_instance,
+from grading_utils import (mbrl_loop_instance, mbrl_loop_reference, random_instance, random_objective_instance, residuals_case,
                            torch_ma_l1_reference, torch_objective_instance, torch_vps_instance, torch_vps_reference)
 from tabular.verify import random_mdp
 
@@ -118,15 +118,7 @@ def _a2_q1(rng, gamma, hidden):
 
 
 def _a2_q2(rng, gamma, hidden):
-    S, A, N, eps = (4, 3, 12, 1e-6) if hidden else (2, 2, 4, 1e-6)
-    logits, V = rng.normal(size=(S, A, S)), rng.normal(size=S)
-    s, a, s2 = rng.integers(0, S, N), rng.integers(0, A, N), rng.integers(0, S, N)
-    jac = np.empty((N, S))
-    for i, x in np.ndindex(N, S):
-        e = np.zeros_like(logits)
-        e[s[i], a[i], x] = eps
-        jac[i, x] = (tb.model_probs(logits + e)[s[i], a[i]] - tb.model_probs(logits - e)[s[i], a[i]]) @ V / (2 * eps)
-    return (logits, V, s, a, s2), (V[s2] - tb.model_probs(logits)[s, a] @ V, jac)
+    return residuals_case(rng, small=not hidden)
 
 
 def _objective_case(loss, trajectories=False):
