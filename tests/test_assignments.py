@@ -176,3 +176,18 @@ def test_every_written_question_has_a_rubric_that_students_do_not_see(name):
     assert written >= 1 and source.count("**Rubric (") == written
     student = (ASSIGNMENTS / "student" / name / f"{name}.ipynb").read_text()
     assert "Rubric" not in student
+
+
+def test_templates_import_only_stable_public_names():
+    """A semester's submissions must keep working: templates and public tests import from ``tabular``'s top level
+    (its ``__all__``), never from a submodule that may move."""
+    import re
+
+    import tabular
+
+    for path in sorted((ASSIGNMENTS / "student").rglob("*")):
+        if path.suffix not in (".ipynb", ".py"):
+            continue
+        for mod, names in re.findall(r"from (tabular[\w.]*) import ([\w, ]+)", path.read_text()):
+            assert mod == "tabular", f"{path.name}: from {mod} import ..."
+            assert all(n.strip() in tabular.__all__ for n in names.split(",")), (path.name, names)

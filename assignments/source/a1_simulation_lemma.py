@@ -44,7 +44,7 @@
 # %%
 import numpy as np
 
-from tabular.verify import random_mdp  # builds random example MDPs (a TabularMDP: .dense_P(), .R, .p0, .gamma)
+from tabular import random_mdp  # builds random example MDPs (a TabularMDP: .dense_P(), .R, .p0, .gamma)
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -302,7 +302,7 @@ points: 1
 """ # END TEST CONFIG
 def test_q4_lemma_holds(lemma1_terms):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(1)
     M = random_mdp(rng, S=4, A=3, gamma=0.8)
     M2 = M.replace(P=rng.dirichlet(np.ones(4), size=(4, 3)), R=rng.uniform(-1, 1, size=(4, 3)))
@@ -374,7 +374,7 @@ points: 1
 """ # END TEST CONFIG
 def test_q5_same_rewards(printed_eq3_residual):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(2)
     M = random_mdp(rng, S=4, A=2, gamma=0.7)
     M2 = M.replace(P=rng.dirichlet(np.ones(4), size=(4, 2)))  # same rewards, other dynamics

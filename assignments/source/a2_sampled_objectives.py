@@ -403,7 +403,7 @@ test_q5_random(vaml_l2)
 
 # %%
 from tabular import sample_trajectories
-from tabular.verify import random_mdp
+from tabular import random_mdp
 
 rng = np.random.default_rng(0)
 M = random_mdp(rng, S=6, A=2, gamma=0.9)

@@ -44,7 +44,7 @@
 import numpy as np
 
 from tabular import TabularMDP, evaluate
-from tabular.verify import random_mdp
+from tabular import random_mdp
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -80,7 +80,7 @@ def test_q1_fixed_point(bellman):
     # V^pi_M is the fixed point of T^pi_M
     import numpy as np
     from tabular import evaluate
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(1)
     M = random_mdp(rng, S=4, A=3, gamma=0.8)
     pi = rng.dirichlet(np.ones(3), size=4)
@@ -172,7 +172,7 @@ points: 1
 def test_q2_rewards_only(corollary2_forms):
     # when the models differ only in their rewards, all four numbers agree
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(2)
     M = random_mdp(rng, S=4, A=2, gamma=0.7)
     M2 = M.replace(R=rng.uniform(-1, 1, size=(4, 2)))
@@ -322,7 +322,7 @@ points: 1
 """ # END TEST CONFIG
 def test_q4_second_order(printed_residuals):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(3)
     M = random_mdp(rng, S=4, A=2, gamma=0.8)
     M2 = M.replace(P=rng.dirichlet(np.ones(4), size=(4, 2)))

@@ -43,7 +43,7 @@
 import numpy as np
 
 from tabular import TabularMDP
-from tabular.verify import random_mdp
+from tabular import random_mdp
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -236,7 +236,7 @@ points: 1
 """ # END TEST CONFIG
 def test_q3_lemma1_residual_vanishes(gap_and_terms):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(3)
     M = random_mdp(rng, S=5, A=2, gamma=0.9)
     pi = rng.dirichlet(np.ones(2), size=5)
@@ -311,7 +311,7 @@ points: 1
 """ # END TEST CONFIG
 def test_q4_learns_and_reports_consistently(mbrl_loop, gap_and_terms):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(4)
     M = random_mdp(rng, S=4, A=2, gamma=0.9)
     pi = rng.dirichlet(np.ones(2), size=4)

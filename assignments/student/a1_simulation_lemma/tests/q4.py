@@ -8,7 +8,7 @@ points = None
 @test_case(points=1, hidden=False)
 def test_q4_lemma_holds(lemma1_terms):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(1)
     M = random_mdp(rng, S=4, A=3, gamma=0.8)
     M2 = M.replace(P=rng.dirichlet(np.ones(4), size=(4, 3)), R=rng.uniform(-1, 1, size=(4, 3)))

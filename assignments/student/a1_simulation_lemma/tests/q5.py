@@ -8,7 +8,7 @@ points = None
 @test_case(points=1, hidden=False)
 def test_q5_same_rewards(printed_eq3_residual):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(2)
     M = random_mdp(rng, S=4, A=2, gamma=0.7)
     M2 = M.replace(P=rng.dirichlet(np.ones(4), size=(4, 2)))

@@ -9,7 +9,7 @@ points = None
 def test_q1_fixed_point(bellman):
     import numpy as np
     from tabular import evaluate
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(1)
     M = random_mdp(rng, S=4, A=3, gamma=0.8)
     pi = rng.dirichlet(np.ones(3), size=4)

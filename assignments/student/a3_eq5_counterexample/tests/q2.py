@@ -8,7 +8,7 @@ points = None
 @test_case(points=1, hidden=False)
 def test_q2_rewards_only(corollary2_forms):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(2)
     M = random_mdp(rng, S=4, A=2, gamma=0.7)
     M2 = M.replace(R=rng.uniform(-1, 1, size=(4, 2)))

@@ -8,7 +8,7 @@ points = None
 @test_case(points=1, hidden=False)
 def test_q4_learns_and_reports_consistently(mbrl_loop, gap_and_terms):
     import numpy as np
-    from tabular.verify import random_mdp
+    from tabular import random_mdp
     rng = np.random.default_rng(4)
     M = random_mdp(rng, S=4, A=2, gamma=0.9)
     pi = rng.dirichlet(np.ones(2), size=4)
