@@ -21,7 +21,8 @@ import threading
 
 WATCHED = {"sys.setprofile", "sys.settrace", "threading.setprofile", "threading.settrace", "_thread.start_new_thread",
            "subprocess.Popen", "os.system", "os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.spawn"}
-CALL_SECONDS = 20
+CALL_SECONDS = 20  # per graded call
+CELL_SECONDS = int(os.environ.get("MODELADV_CELL_SECONDS", 120))  # per cell: an endless loop costs this only
 
 
 def encode(x, depth: int = 0):
@@ -128,20 +129,23 @@ def main(argv: list[str]) -> int:
             violations.setdefault(state["q"], set()).add(f"{event} during the graded call")
 
     sys.addaudithook(audit)  # cannot be removed
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"took more than {CALL_SECONDS} s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
     ns: dict = {"__name__": "__main__"}
     cell_errors = []
     for i, src in enumerate(_cells(nb_path)):
+        signal.alarm(CELL_SECONDS)
         try:
             exec(compile(src, f"<cell {i}>", "exec"), ns)
-        except BaseException as e:  # a broken cell is the student's problem, not the grader's
+        except BaseException as e:  # a broken or endless cell is the student's problem, not the grader's
             if isinstance(e, KeyboardInterrupt):
                 raise
             cell_errors.append(f"cell {i}: {type(e).__name__}: {e}"[:300])
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"a graded call took more than {CALL_SECONDS} s")
-
-    signal.signal(signal.SIGALRM, on_alarm)
+        finally:
+            signal.alarm(0)
     results = {}
     for q in job["questions"]:
         name, allow = q["name"], set(q["allow"])

@@ -209,3 +209,14 @@ def test_bad_input_is_a_clear_error(tmp_path):
         secure.instances("a9")
     with pytest.raises(ValueError, match="not a notebook"):
         secure.grade_notebook(tmp_path / "none.ipynb", "a1_simulation_lemma")
+
+
+def test_an_endless_cell_costs_its_cell_only(solutions, tmp_path, monkeypatch):
+    nb = nbformat.read(solutions["a1_simulation_lemma"], as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("while True:\n    pass"))
+    path = tmp_path / "loop.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setenv("MODELADV_CELL_SECONDS", "2")
+    g = secure.grade_notebook(path, "a1_simulation_lemma")
+    assert any("TimeoutError" in n for n in g.notes), g.notes
+    assert g.total == g.possible  # the other cells ran, the graded functions were defined and graded
