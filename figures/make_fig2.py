@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     curves = collect_curves(args.root)
     n_seeds = sorted({len(r) for by_m in curves.values() for r in by_m.values()})
     budget = sorted({int(max(x[-1] for x, _ in r)) for by_m in curves.values() for r in by_m.values()})
-    title = (f"Classic control (ours): seeds per curve {n_seeds}, real steps reached {budget} "
-             f"(paper: 5 seeds, 200K)")
+    from deep.envs import _MUJOCO
+
+    mujoco = bool(set(curves) & set(_MUJOCO))
+    title = (f"{'MuJoCo' if mujoco else 'Classic control'} (ours): seeds per curve {n_seeds}, real steps reached "
+             f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
     print(plot_runs(args.root, args.figure, title=title))
     print(table(args.root, at_step=args.at_step))
     print("\nThe paper's claims (a - b over seeds; bootstrap interval and Welch test):\n")

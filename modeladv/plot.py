@@ -95,6 +95,9 @@ def plot_learning_curves(ax, curves: Mapping[str, Sequence[tuple[np.ndarray, np.
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
+    from matplotlib.ticker import EngFormatter
+
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200000 -> 200k: long step counts do not overlap
 
 
 def plot_grid_heatmap(ax, values, width: int | None = None, title: str | None = None, cmap: str = "viridis",
