@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tabular.gridworld.mbrl import FINAL_MODEL as MODEL_FILE  # the final model and policy a gridworld run keeps
+from tabular.gridworld.mbrl import _softmax
 
 __all__ = ["ENVS", "Problem", "load_problem", "plot_explanation", "MODEL_FILE"]
 
@@ -145,8 +146,7 @@ def load_problem(env: str = "frozenlake", gamma: float = 0.95, policy: str = "op
     elif policy == "uniform":
         pi = uniform_policy(M)
     elif policy == "run":
-        z = theta - theta.max(axis=1, keepdims=True)
-        pi = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        pi = _softmax(theta)  # the run's own policy map
     else:
         path = Path(policy)
         if path.suffix != ".npy" or not path.exists():

@@ -16,7 +16,7 @@ from .config import METHODS
 from .layout import GridLayout
 from .mbrl import EXPERIMENT, FINAL_CELLS
 
-__all__ = ["collect", "seed_stats", "summarize", "CLAIMS", "claims_table", "format_table", "plot_returns", "plot_diagnostics", "plot_final_cells"]
+__all__ = ["collect", "auc", "seed_stats", "summarize", "CLAIMS", "claims_table", "format_table", "plot_returns", "plot_diagnostics", "plot_final_cells"]
 
 
 # ---- reading logs ---------------------------------------------------------------------------------------
@@ -54,6 +54,12 @@ def collect(root: str | os.PathLike, paths: Sequence[Path] | None = None) -> dic
     return out
 
 
+def auc(steps: np.ndarray, y: np.ndarray) -> float:
+    """Normalized area under ``y`` over ``steps`` (trapezoid / span): the mean of ``y`` over the budget (the last
+    value when the curve has a single step)."""
+    return float(np.trapezoid(y, steps) / (steps[-1] - steps[0])) if steps[-1] > steps[0] else float(y[-1])
+
+
 def _first_above(steps: np.ndarray, y: np.ndarray, level: float) -> float:
     hit = np.flatnonzero(y > level)
     return float(steps[hit[0]]) if len(hit) else float("inf")
@@ -78,7 +84,7 @@ def seed_stats(runs: Mapping[int, Mapping[str, list[dict]]], key: str = "return_
                 cols["censored_near"].append(not np.isfinite(g))
                 cols["first"].append(f if np.isfinite(f) else float(x[-1]))
                 cols["first_near"].append(g if np.isfinite(g) else float(x[-1]))
-                cols["auc"].append(float(np.trapezoid(y, x) / (x[-1] - x[0])) if x[-1] > x[0] else float(y[-1]))
+                cols["auc"].append(auc(x, y))
                 cols["final"].append(float(y[-1]))
                 cols["best"].append(best)
             out[(size, method)] = {k: np.asarray(v) for k, v in cols.items()}

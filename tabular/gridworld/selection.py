@@ -25,6 +25,7 @@ from modeladv.rundir import find_runs, read_metrics
 
 from .config import METHODS, Config, default_budget
 from .mbrl import EXPERIMENT
+from .report import auc  # the same AUC as the reported table's
 
 __all__ = ["LR_GRID", "INIT_GRID", "SELECTION_SEEDS", "SIZES", "selection_configs", "auc", "score_table", "select"]
 
@@ -40,11 +41,6 @@ def selection_configs(sizes: Sequence[int] = SIZES, methods: Iterable[str] = MET
     ordered so that each setting gets all its seeds before the next setting starts."""
     return [Config(size=size, method=m, seed=seed, model_lr=lr, model_init_scale=init, **default_budget(size))
             for size in sizes for init in INIT_GRID for lr in LR_GRID for m in methods for seed in SELECTION_SEEDS]
-
-
-def auc(steps: np.ndarray, y: np.ndarray) -> float:
-    """Normalized area under ``y`` over ``steps`` (trapezoid / span): the mean of ``y`` over the budget."""
-    return float(np.trapezoid(y, steps) / (steps[-1] - steps[0]))
 
 
 def score_table(root: str | os.PathLike) -> list[dict]:
