@@ -208,6 +208,7 @@ class Trainer:
         cfg = self.cfg
         starts = self.buffer.segment_starts(self.horizon)
         value = frozen(self.value)
+        reward = self.spec.reward_fn if cfg.reward_term else None
         sums: dict[str, float] = {}
         vloss = []
         for k in range(cfg.k_model):
@@ -217,7 +218,8 @@ class Trainer:
             s_np, a_np = self.buffer.segments(idx, self.horizon)
             s = torch.as_tensor(s_np, device=self.device)
             a = torch.as_tensor(a_np, device=self.device)
-            loss, parts = model_loss(cfg.method, self.model, value, s, a, cfg.alpha, cfg.lam, cfg.mle_weight)
+            loss, parts = model_loss(cfg.method, self.model, value, s, a, cfg.alpha, cfg.lam, cfg.mle_weight,
+                                     reward, cfg.gamma)
             if cfg.model_weight_decay:
                 loss = loss + 0.5 * cfg.model_weight_decay * sum(p.pow(2).sum() for p in self.model.parameters())
             self.model_opt.zero_grad(set_to_none=True)

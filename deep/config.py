@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from modeladv.config import check_bool, check_choice, check_float, check_int, check_int_tuple
 from modeladv.rundir import RunDir
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "RunConfig", "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS",
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE", "RunConfig", "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS",
            "EXPERIMENT", "run_dir", "run_path"]
 
 EXPERIMENT = "deep"
@@ -22,6 +22,12 @@ EXPERIMENT = "deep"
 ENV_NAMES = ("cartpole", "pendulum", "acrobot", "cartpole-mbbl", "pendulum-mbbl", "acrobot-mbbl",
              "ant", "halfcheetah", "swimmer", "reacher", "hopper")
 METHOD_NAMES = ("mle", "slbo", "ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
+#: methods whose model is learned through the value function (deep.objectives.VALUE_AWARE, with or without VPS)
+VALUE_AWARE_METHODS = ("ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
+#: environments whose known reward has a gradient in the next state (MuJoCo's forward progress (x' - x) / dt,
+#: Reacher's distance after the step); the others' rewards are functions of (s, a), or of s' only through a
+#: termination indicator, which has no gradient
+REWARD_OF_NEXT_STATE = ("ant", "halfcheetah", "swimmer", "reacher", "hopper")
 
 #: (env, method) -> (alpha, lambda): the paper's Table 1 (a)-(d). MLE and SLBO use alpha = 1, lambda = 0.
 TABLE1: dict[tuple[str, str], tuple[float, float]] = {
@@ -51,7 +57,7 @@ HASH_EXCLUDE = ("seed", "steps", "device")
 #: value, and a run whose field holds it leaves the field out of its identity, so earlier run directories and
 #: checkpoints stay valid.
 LEGACY_FIELDS: dict[str, Any] = {"value_norm": False, "value_norm_min_std": 1e-6, "mle_weight": 0.0,
-                                 "value_batch": 256}
+                                 "value_batch": 256, "reward_term": False}
 OPTIONAL_FIELDS = tuple(LEGACY_FIELDS)
 
 
@@ -129,6 +135,12 @@ class RunConfig:
     """with ``value_norm``: floor on sigma, in return units (1e-6 lets constant targets blow the net up; 1 is safe)."""
     mle_weight: float = 0.0
     """ablation (not in the paper): beta, weight of an MLE term added to the value-aware model losses."""
+    reward_term: bool | None = None
+    """value-aware methods on tasks whose reward depends on the next state (MuJoCo): add the known reward's gap
+    ``(r(s, a, s') - r(s, a, s_hat')) / gamma`` to the value gap of Eq. 10 / MA-VAML (Lemma 1 with a reward of
+    the transition). Without it the model's forward progress, which the reward needs and a value function that
+    is invariant to x does not see, is never learned. None: on where it applies; stored as False elsewhere (no
+    effect there)."""
     checkpoint_every: int = 5
     """iterations between checkpoints (always one at the end)."""
     device: str = "auto"
@@ -152,6 +164,10 @@ class RunConfig:
         if self.horizon < 2 and (self.method == "slbo" or self.method.endswith("_vps")):
             raise ValueError(f"method {self.method} needs horizon >= 2; got {self.horizon}")
         check_bool("value_norm", self.value_norm)
+        applies = self.method in VALUE_AWARE_METHODS and self.env in REWARD_OF_NEXT_STATE
+        if self.reward_term is not None:
+            check_bool("reward_term", self.reward_term)
+        object.__setattr__(self, "reward_term", applies and self.reward_term is not False)
         check_float("value_norm_min_std", self.value_norm_min_std, 0.0, low_open=True)
         for name in ("alpha", "lam", "mle_weight", "model_lr", "value_lr", "max_kl", "cg_damping",
                      "model_weight_decay", "model_max_grad_norm"):

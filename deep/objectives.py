@@ -8,6 +8,10 @@ Every objective has the uniform signature ``f(model, value, s, a) -> scalar tens
 * ``value(x) -> (B,)``: the value function *held fixed* (wrap a network with :func:`frozen`): no gradient
   reaches its parameters, but the gradient flows through its input, the predicted state (Sec. 3.1, the
   footnote to Eq. 8);
+* ``reward(s, a, s') -> (B,)`` (optional, MA-L1 and MA-VAML): the known reward of a transition, for tasks whose
+  reward depends on the next state (MuJoCo's forward progress ``(x' - x) / dt``). The paper's objectives assume a
+  reward of ``(s, a)``; with ``r(s, a, s')`` Lemma 1 puts the reward inside the expectation over ``s'``, and the
+  model-advantage of the one-step target ``u = r(s, a, s') + gamma V(s')`` replaces the value gap (below);
 * ``s`` (B, h+1, S): ``h+1`` consecutive real states ``s_t .. s_{t+h}`` of one episode; ``a`` (B, h, A)
   the actions ``a_t .. a_{t+h-1}``. One-step objectives use only ``s[:, 0], a[:, 0], s[:, 1]``.
 
@@ -24,10 +28,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["frozen", "rollout_predictions", "mle", "slbo", "ma_l1", "ma_vaml", "vps", "OBJECTIVES", "VALUE_AWARE",
+__all__ = ["frozen", "rollout_predictions", "value_gap", "mle", "slbo", "ma_l1", "ma_vaml", "vps", "OBJECTIVES", "VALUE_AWARE",
            "METHODS", "model_loss"]
 
 Value = Callable[[torch.Tensor], torch.Tensor]
+Reward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def frozen(net: nn.Module) -> Value:
@@ -81,21 +86,42 @@ def slbo(model, value: Value | None, s: torch.Tensor, a: torch.Tensor) -> torch.
     return err.norm(dim=-1).sum(1).mean()
 
 
-def ma_l1(model, value: Value, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def value_gap(model, value: Value, s: torch.Tensor, a: torch.Tensor, reward: Reward | None = None,
+              gamma: float = 1.0) -> torch.Tensor:
+    """The per-sample gap (B,) that Eq. 10 and MA-VAML penalize: ``V(s_{t+1}) - V(p_phi(s_t, a_t))``.
+
+    With a known ``reward`` of the transition it is the gap of the one-step target divided by ``gamma``,
+    ``(u(s, a, s') - u(s, a, s_hat')) / gamma`` with ``u = r + gamma V``, i.e. the value gap plus
+    ``(r(s, a, s') - r(s, a, s_hat')) / gamma``: where the reward is a function of ``(s, a)`` only the reward
+    term vanishes and this is Eq. 10's gap exactly.
+    """
+    s0, a0, s1 = s[:, 0], a[:, 0], s[:, 1]
+    pred = model(s0, a0)
+    gap = value(s1) - value(pred)
+    if reward is not None:
+        gap = gap + (reward(s0, a0, s1) - reward(s0, a0, pred)) / gamma
+    return gap
+
+
+def ma_l1(model, value: Value, s: torch.Tensor, a: torch.Tensor, reward: Reward | None = None,
+          gamma: float = 1.0) -> torch.Tensor:
     """Model-advantage upper bound (Eq. 10) for a deterministic model:
 
         L_1^U = mean_B | V(s_{t+1}) - V(p_phi(s_t, a_t)) |
 
-    (the expectation over ``s' ~ P_phi`` is the value at the single predicted state; Sec. 5).
+    (the expectation over ``s' ~ P_phi`` is the value at the single predicted state; Sec. 5). With ``reward``,
+    the gap of :func:`value_gap` (the known reward of the transition included).
     """
     _check(s, a)
-    return (value(s[:, 1]) - value(model(s[:, 0], a[:, 0]))).abs().mean()
+    return value_gap(model, value, s, a, reward, gamma).abs().mean()
 
 
-def ma_vaml(model, value: Value, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """MA-VAML (IterVAML; Sec. 3.2): ``mean_B (V(s_{t+1}) - V(p_phi(s_t, a_t)))^2``."""
+def ma_vaml(model, value: Value, s: torch.Tensor, a: torch.Tensor, reward: Reward | None = None,
+            gamma: float = 1.0) -> torch.Tensor:
+    """MA-VAML (IterVAML; Sec. 3.2): ``mean_B (V(s_{t+1}) - V(p_phi(s_t, a_t)))^2``; with ``reward``, the
+    squared gap of :func:`value_gap`."""
     _check(s, a)
-    return (value(s[:, 1]) - value(model(s[:, 0], a[:, 0]))).pow(2).mean()
+    return value_gap(model, value, s, a, reward, gamma).pow(2).mean()
 
 
 def vps(model, value: Value, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -133,17 +159,22 @@ METHODS: dict[str, tuple[str, bool]] = {
 
 
 def model_loss(method: str, model, value: Value | None, s: torch.Tensor, a: torch.Tensor,
-               alpha: float = 1.0, lam: float = 0.0, mle_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+               alpha: float = 1.0, lam: float = 0.0, mle_weight: float = 0.0, reward: Reward | None = None,
+               gamma: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Appendix C's combination ``alpha * L_main + lambda * L_VPS`` for ``method`` (a key of ``METHODS``).
 
     Returns the loss and its parts (floats) for logging. VPS is added only for the ``*_vps`` methods.
     ``mle_weight`` (beta, an ablation outside the paper) adds ``beta * L_MLE`` to the value-aware methods,
-    anchoring predictions to the real next states where the value function alone is flat.
+    anchoring predictions to the real next states where the value function alone is flat. ``reward`` and
+    ``gamma`` reach the value-aware main objectives only (:func:`value_gap`).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {sorted(METHODS)}")
     main_name, use_vps = METHODS[method]
-    main = OBJECTIVES[main_name](model, value, s, a)
+    if main_name in VALUE_AWARE:
+        main = OBJECTIVES[main_name](model, value, s, a, reward, gamma)
+    else:
+        main = OBJECTIVES[main_name](model, value, s, a)
     parts = {"main": float(main.detach())}
     loss = alpha * main
     if use_vps:

@@ -7,10 +7,11 @@ panel per environment and one curve per method; ``modeladv plot --experiment dee
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig
+from deep.config import ENV_NAMES, METHOD_NAMES, REWARD_OF_NEXT_STATE, TABLE1, VALUE_AWARE_METHODS, RunConfig
 from modeladv.plot import color, label, plot_learning_curves, pyplot, save_figure
 from modeladv.rundir import find_runs, read_metrics
 
@@ -37,12 +38,17 @@ def run_label(cfg: dict, show_alpha: bool = False) -> str:
             label += f"(σ≥{cfg['value_norm_min_std']:g})"
     if cfg.get("mle_weight"):
         label += f"+mle{cfg['mle_weight']:g}"
+    if (cfg.get("method") in VALUE_AWARE_METHODS and cfg.get("env") in REWARD_OF_NEXT_STATE
+            and not cfg.get("reward_term")):
+        label += "+V-only"  # the value gap without the known reward's (RunConfig.reward_term)
     return label
 
 
-def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
-    """``curves[env][label] = [(steps, metric) per seed]`` for every deep run under ``run_root``; the metric
-    is the ``key`` column of ``metrics.csv`` (default: the real-episode return); ``label`` is ``run_label``.
+def collect_curves(run_root: str | Path, key: str = "return", envs: Sequence[str] | None = None,
+                   ) -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
+    """``curves[env][label] = [(steps, metric) per seed]`` for every deep run under ``run_root`` (of ``envs``
+    only, when given); the metric is the ``key`` column of ``metrics.csv`` (default: the real-episode return);
+    ``label`` is ``run_label``.
 
     ``run_root`` may be the directory holding ``deep/`` or the ``deep`` directory itself. Runs with no
     finite value yet are skipped.
@@ -50,7 +56,8 @@ def collect_curves(run_root: str | Path, key: str = "return") -> dict[str, dict[
     root = Path(run_root)
     base = root / "deep" if (root / "deep").is_dir() else root
     runs = [(cfg, path) for cfg, path in find_runs(base)
-            if (path / "metrics.csv").exists() and "env" in cfg and "method" in cfg]
+            if (path / "metrics.csv").exists() and "env" in cfg and "method" in cfg
+            and (envs is None or cfg["env"] in envs)]
     alphas: dict[tuple, set] = {}
     for cfg, _ in runs:  # alpha goes into a label only where runs of one curve would otherwise differ in it
         alphas.setdefault((cfg["env"], run_label(cfg)), set()).add(cfg.get("alpha"))
@@ -89,11 +96,13 @@ def final_returns(curves, at_step: float | None = None, window: int = 5):
     return out
 
 
-def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = None) -> Path:
-    """Draw the classic-control row of Figure 2 from the logs under ``run_root`` into ``out_path``; curves are
-    labelled with the paper's names (:data:`modeladv.plot.METHOD_LABELS`) and their ablation options."""
+def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = None,
+              envs: Sequence[str] | None = None) -> Path:
+    """Draw a row of Figure 2 (or Figure 3) from the logs under ``run_root`` (of ``envs`` only, when given) into
+    ``out_path``; curves are labelled with the paper's names (:data:`modeladv.plot.METHOD_LABELS`) and their
+    ablation options."""
     plt = pyplot()
-    curves = collect_curves(run_root)
+    curves = collect_curves(run_root, envs=envs)
     if not curves:
         raise ValueError(f"no deep runs with logged returns under {run_root}")
     envs = [e for e in ENV_ORDER if e in curves] + sorted(set(curves) - set(ENV_ORDER))

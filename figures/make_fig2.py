@@ -1,10 +1,10 @@
-"""Figure 2, classic-control row (CartPole, Pendulum, Acrobot), from the committed logs in results/deep/.
+"""Figure 2 (a row of it) or Figure 3 from the committed logs of deep runs (default: results/deep/).
 
 Reads only ``config.json`` + ``metrics.csv`` files; draws return vs real steps, mean ± s.e.m. over seeds, and
 prints a markdown table of final returns (mean ± s.e.m. of each seed's last 5 logged iterations at the
 largest step every seed of that (env, method) reached), stating seeds and step budgets as measured.
 
-Usage: ``python figures/make_fig2.py [--root results/deep] [--figure figures/fig2_classic.png]``
+Usage: ``python figures/make_fig2.py [--root results/deep] [--figure figures/fig2_classic.png] [--envs E ...]``
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ CLAIMS = (("MA-L1 beats MA-VAML", "ma_l1", "ma_vaml"), ("VPS helps MA-L1", "ma_l
 HERE = Path(__file__).resolve().parent
 
 
-def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None) -> str:
+def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None,
+          envs=None) -> str:
     """Markdown table env x method (curve label) of the final ``key`` (mean ± s.e.m. over seeds), at the
     largest step every seed reached or at ``at_step``."""
-    curves = collect_curves(root, key)
+    curves = collect_curves(root, key, envs)
     fin = final_returns(curves, at_step=at_step)
     labels = {m for by_m in curves.values() for m in by_m}
     cols = sorted(labels, key=lambda m: (METHOD_ORDER.index(m.split("+")[0]) if m.split("+")[0] in METHOD_ORDER
@@ -45,17 +46,31 @@ def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", 
     return "\n".join(lines)
 
 
-def claims(root: str | Path, at_step: float | None = None) -> str:
+def claims(root: str | Path, at_step: float | None = None, envs=None) -> str:
     """Markdown table: per paper claim and env, the difference of final returns (a - b) over seeds with its 95%
     bootstrap interval and the two-sided Welch p-value."""
-    fin = seed_finals(collect_curves(root), at_step=at_step)
-    envs = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
+    fin = seed_finals(collect_curves(root, envs=envs), at_step=at_step)
+    shown = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
     lines = ["| claim | env | a − b (final return) | verdict |", "|---|---|---|---|"]
     for text, a, b in CLAIMS:
-        for env in envs:
+        for env in shown:
             if (env, a) in fin and (env, b) in fin:
                 c = compare(fin[(env, a)][0], fin[(env, b)][0])
                 lines.append(f"| {text} | {env} | {c} | {label(a)} {c.verdict()} |")
+    return "\n".join(lines)
+
+
+def speed_table(root: str | Path, envs=None) -> str:
+    """Markdown table env x method of the logged wall time (the runs' own ``wall_s``, summed over resumes) per
+    10K real steps, mean over seeds, and the minutes that makes per 200K."""
+    curves = collect_curves(root, "wall_s", envs)
+    lines = ["| env | method | seeds | s per 10K real steps | min per 200K |", "|---|---|---|---|---|"]
+    for env in [e for e in ENV_ORDER if e in curves]:
+        for m in sorted(curves[env], key=lambda m: (METHOD_ORDER.index(m.split("+")[0]), m)):
+            per10k = [float(y[-1]) / float(x[-1]) * 1e4 for x, y in curves[env][m]]
+            mean = sum(per10k) / len(per10k)
+            lines.append(f"| {env} | {label(m.split('+')[0])}{' +' + m.partition('+')[2] if '+' in m else ''} | "
+                         f"{len(per10k)} | {mean:.1f} | {mean * 20 / 60:.1f} |")
     return "\n".join(lines)
 
 
@@ -64,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default=str(HERE.parent / "results" / "deep"))
     p.add_argument("--figure", default=str(HERE / "fig2_classic.png"), help="figure path")
     p.add_argument("--at-step", type=float, default=None, help="tables at this step (default: the last common)")
+    p.add_argument("--envs", nargs="+", default=None, help="these environments only (default: all logged)")
     args = p.parse_args(argv)
-    curves = collect_curves(args.root)
+    curves = collect_curves(args.root, envs=args.envs)
     n_seeds = sorted({len(r) for by_m in curves.values() for r in by_m.values()})
     budget = sorted({int(max(x[-1] for x, _ in r)) for by_m in curves.values() for r in by_m.values()})
     from deep.envs import _MUJOCO
@@ -73,12 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     mujoco = bool(set(curves) & set(_MUJOCO))
     title = (f"{'MuJoCo' if mujoco else 'Classic control'} (ours): seeds per curve {n_seeds}, real steps reached "
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
-    print(plot_runs(args.root, args.figure, title=title))
-    print(table(args.root, at_step=args.at_step))
+    print(plot_runs(args.root, args.figure, title=title, envs=args.envs))
+    print(table(args.root, at_step=args.at_step, envs=args.envs))
     print("\nThe paper's claims (a - b over seeds; bootstrap interval and Welch test):\n")
-    print(claims(args.root, at_step=args.at_step))
+    print(claims(args.root, at_step=args.at_step, envs=args.envs))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
-    print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}", at_step=args.at_step))
+    print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}", at_step=args.at_step, envs=args.envs))
+    print("\nWall time logged by the runs (one torch thread each, two runs sharing two cores):\n")
+    print(speed_table(args.root, envs=args.envs))
     return 0
 
 

@@ -217,6 +217,9 @@ def test_plot_labels_ablation_runs_apart(tmp_path):
     for options in ({}, {"value_norm": True}):
         train_run(make_config("pendulum", "ma_l1", steps=300, **options, **TINY), root=tmp_path, progress=False)
     assert sorted(collect_curves(tmp_path)["pendulum"]) == ["ma_l1", "ma_l1+vnorm"]
+    train_run(make_config("cartpole", "mle", steps=300, **TINY), root=tmp_path, progress=False)
+    assert sorted(collect_curves(tmp_path)) == ["cartpole", "pendulum"]
+    assert sorted(collect_curves(tmp_path, envs=["cartpole"])) == ["cartpole"]
 
 
 def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path):
@@ -258,3 +261,24 @@ def test_mujoco_run_resumes_exactly_mid_episode(tmp_path):
     for key in a:
         if key != "wall_s":
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_reward_term_is_on_only_where_it_changes_the_objective():
+    from deep.config import REWARD_OF_NEXT_STATE, VALUE_AWARE_METHODS
+    from deep.objectives import METHODS, VALUE_AWARE
+    from deep.plot import run_label
+
+    assert VALUE_AWARE_METHODS == tuple(m for m, (main, _) in METHODS.items() if main in VALUE_AWARE)
+    for env in ("halfcheetah", "hopper", "pendulum", "acrobot-mbbl"):
+        for method in ("mle", "slbo", "ma_l1", "ma_vaml_vps"):
+            on = env in REWARD_OF_NEXT_STATE and method in VALUE_AWARE_METHODS
+            cfg = make_config(env, method)
+            assert cfg.reward_term is on
+            # identity: earlier runs (no reward term) keep their directories wherever the field does not apply
+            assert ("reward_term" in cfg.identity()) is on
+            assert make_config(env, method, reward_term=True).reward_term is on
+            assert make_config(env, method, reward_term=False).reward_term is False
+    old = make_config("halfcheetah", "ma_l1", reward_term=False)
+    assert run_label(old.to_dict()) == "ma_l1+V-only" and run_label(make_config("halfcheetah", "ma_l1").to_dict()) == "ma_l1"
+    with pytest.raises(ValueError, match="reward_term"):
+        make_config("halfcheetah", "ma_l1", reward_term=1)

@@ -5,6 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from deep.config import ENV_NAMES  # noqa: E402
 from deep.envs import ENVS, make_spec  # noqa: E402
 
 
@@ -148,3 +149,22 @@ def test_mujoco_start_states_are_env_resets_and_state_restores_exactly(name):
     spec.set_state(other, saved)
     again = [other.step(np.full(spec.act_dim, -0.2))[0] for _ in range(20)]
     np.testing.assert_array_equal(np.array(ahead), np.array(again))  # bit for bit: warm starts restored too
+
+
+@pytest.mark.parametrize("name", ENV_NAMES)
+def test_reward_of_next_state_lists_exactly_the_rewards_with_a_gradient_in_s2(name):
+    # RunConfig.reward_term applies where the known reward reaches the model's prediction
+    from deep.config import REWARD_OF_NEXT_STATE
+    from deep.envs import make_spec
+
+    spec = make_spec(name)
+    if name in REWARD_OF_NEXT_STATE:
+        pytest.importorskip("mujoco")
+    g = torch.Generator().manual_seed(0)
+    s = spec.start_fn(64, g)
+    s2 = (s + 0.01 * torch.randn(s.shape, generator=g)).requires_grad_(True)
+    a = torch.rand(64, spec.act_dim, generator=g) * 2 - 1
+    r = spec.reward_fn(s, a, s2).sum()
+    grad = torch.autograd.grad(r, s2, allow_unused=True)[0] if r.requires_grad else None
+    has_gradient = grad is not None and bool(grad.abs().sum() > 0)
+    assert has_gradient == (name in REWARD_OF_NEXT_STATE)

@@ -182,3 +182,32 @@ def test_model_ignores_position_dims_but_predicts_their_change():
     assert model.net[0].in_features == 3 + 1
     with pytest.raises(ValueError, match="ignore_dims"):
         DynamicsModel(4, 1, (16,), ignore_dims=(4,))
+
+
+def test_reward_of_the_transition_enters_the_value_gap_divided_by_gamma():
+    # hand case: states 0 -> 1, theta = 0.3, V(x) = x^2, r(s, a, s') = 4 (s' - s), gamma = 0.5:
+    # gap = (1 - 0.09) + (4 - 1.2) / 0.5 = 6.51; d gap / d theta = -0.6 - 4 / 0.5 = -8.6
+    m = ShiftModel(0.3)
+    s, a = _seq([0.0, 1.0])
+    V = lambda x: x.pow(2).sum(-1)  # noqa: E731
+    r = lambda s0, a0, s1: 4.0 * (s1 - s0).sum(-1)  # noqa: E731
+    loss = ma_l1(m, V, s, a, reward=r, gamma=0.5)
+    assert float(loss.detach()) == pytest.approx(6.51)
+    assert _grad(loss, m) == pytest.approx(-8.6)
+    loss = ma_vaml(m, V, s, a, reward=r, gamma=0.5)
+    assert float(loss.detach()) == pytest.approx(6.51 ** 2)
+    assert _grad(loss, m) == pytest.approx(2 * 6.51 * -8.6)
+    # through model_loss: alpha scales it, and MLE/SLBO ignore the reward
+    full, parts = model_loss("ma_l1_vps", m, V, *_seq([0.0, 1.0, 3.0]), alpha=2.0, lam=0.0, reward=r, gamma=0.5)
+    assert parts["main"] == pytest.approx(6.51) and float(full.detach()) == pytest.approx(13.02)
+    assert float(model_loss("mle", m, None, s, a, reward=r, gamma=0.5)[0].detach()) == pytest.approx(0.245)
+
+
+def test_a_reward_of_state_and_action_leaves_eq10_unchanged():
+    g = torch.Generator().manual_seed(3)
+    model = DynamicsModel(3, 1, (8,))
+    s, a = torch.randn(16, 2, 3, generator=g), torch.randn(16, 1, 1, generator=g)
+    V = frozen(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1), torch.nn.Flatten(0)))
+    r = lambda s0, a0, s1: -(s0 ** 2).sum(-1) - a0[:, 0] ** 2  # noqa: E731
+    for f in (ma_l1, ma_vaml):
+        assert torch.equal(f(model, V, s, a), f(model, V, s, a, reward=r, gamma=0.9))
