@@ -14,8 +14,8 @@ from typing import Any, Mapping
 from modeladv.config import check_bool, check_choice, check_float, check_int, check_int_tuple
 from modeladv.rundir import RunDir
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE", "RunConfig", "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS",
-           "EXPERIMENT", "run_dir", "run_path"]
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE", "RunConfig",
+           "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS", "EXPERIMENT", "run_dir", "run_path"]
 
 EXPERIMENT = "deep"
 
@@ -138,9 +138,9 @@ class RunConfig:
     reward_term: bool | None = None
     """value-aware methods on tasks whose reward depends on the next state (MuJoCo): add the known reward's gap
     ``(r(s, a, s') - r(s, a, s_hat')) / gamma`` to the value gap of Eq. 10 / MA-VAML (Lemma 1 with a reward of
-    the transition). Without it the model's forward progress, which the reward needs and a value function that
-    is invariant to x does not see, is never learned. None: on where it applies; stored as False elsewhere (no
-    effect there)."""
+    the transition). Without it the model's forward progress, which the reward needs, reaches the loss only
+    through V, which the true value does not let depend on x. None: on where it applies; stored as False
+    elsewhere (no effect there)."""
     checkpoint_every: int = 5
     """iterations between checkpoints (always one at the end)."""
     device: str = "auto"

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-__all__ = ["frozen", "rollout_predictions", "value_gap", "mle", "slbo", "ma_l1", "ma_vaml", "vps", "OBJECTIVES", "VALUE_AWARE",
-           "METHODS", "model_loss"]
+__all__ = ["frozen", "rollout_predictions", "value_gap", "mle", "slbo", "ma_l1", "ma_vaml", "vps", "OBJECTIVES",
+           "VALUE_AWARE", "METHODS", "model_loss"]
 
 Value = Callable[[torch.Tensor], torch.Tensor]
 Reward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -44,20 +44,22 @@ def run_label(cfg: dict, show_alpha: bool = False) -> str:
     return label
 
 
-def collect_curves(run_root: str | Path, key: str = "return", envs: Sequence[str] | None = None,
+def collect_curves(run_root: str | Path | Sequence[str | Path], key: str = "return", envs: Sequence[str] | None = None,
                    ) -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
     """``curves[env][label] = [(steps, metric) per seed]`` for every deep run under ``run_root`` (of ``envs``
     only, when given); the metric is the ``key`` column of ``metrics.csv`` (default: the real-episode return);
     ``label`` is ``run_label``.
 
-    ``run_root`` may be the directory holding ``deep/`` or the ``deep`` directory itself. Runs with no
-    finite value yet are skipped.
+    ``run_root`` may be the directory holding ``deep/`` or the ``deep`` directory itself, or a list of them
+    (an ablation kept under its own root drawn beside the main runs). Runs with no finite value yet are skipped.
     """
-    root = Path(run_root)
-    base = root / "deep" if (root / "deep").is_dir() else root
-    runs = [(cfg, path) for cfg, path in find_runs(base)
-            if (path / "metrics.csv").exists() and "env" in cfg and "method" in cfg
-            and (envs is None or cfg["env"] in envs)]
+    roots = [run_root] if isinstance(run_root, (str, Path)) else list(run_root)
+    runs = []
+    for root in map(Path, roots):
+        base = root / "deep" if (root / "deep").is_dir() else root
+        runs += [(cfg, path) for cfg, path in find_runs(base)
+                 if (path / "metrics.csv").exists() and "env" in cfg and "method" in cfg
+                 and (envs is None or cfg["env"] in envs)]
     alphas: dict[tuple, set] = {}
     for cfg, _ in runs:  # alpha goes into a label only where runs of one curve would otherwise differ in it
         alphas.setdefault((cfg["env"], run_label(cfg)), set()).add(cfg.get("alpha"))
@@ -96,7 +98,7 @@ def final_returns(curves, at_step: float | None = None, window: int = 5):
     return out
 
 
-def plot_runs(run_root: str | Path, out_path: str | Path, title: str | None = None,
+def plot_runs(run_root: str | Path | Sequence[str | Path], out_path: str | Path, title: str | None = None,
               envs: Sequence[str] | None = None) -> Path:
     """Draw a row of Figure 2 (or Figure 3) from the logs under ``run_root`` (of ``envs`` only, when given) into
     ``out_path``; curves are labelled with the paper's names (:data:`modeladv.plot.METHOD_LABELS`) and their

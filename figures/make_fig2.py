@@ -76,7 +76,8 @@ def speed_table(root: str | Path, envs=None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", default=str(HERE.parent / "results" / "deep"))
+    p.add_argument("--root", nargs="+", default=[str(HERE.parent / "results" / "deep")],
+                   help="run root(s); several are drawn together")
     p.add_argument("--figure", default=str(HERE / "fig2_classic.png"), help="figure path")
     p.add_argument("--at-step", type=float, default=None, help="tables at this step (default: the last common)")
     p.add_argument("--envs", nargs="+", default=None, help="these environments only (default: all logged)")

@@ -220,6 +220,10 @@ def test_plot_labels_ablation_runs_apart(tmp_path):
     train_run(make_config("cartpole", "mle", steps=300, **TINY), root=tmp_path, progress=False)
     assert sorted(collect_curves(tmp_path)) == ["cartpole", "pendulum"]
     assert sorted(collect_curves(tmp_path, envs=["cartpole"])) == ["cartpole"]
+    other = tmp_path / "ablation"
+    train_run(make_config("cartpole", "mle", steps=300, mle_weight=0.5, **TINY), root=other, progress=False)
+    both = collect_curves([tmp_path, other], envs=["cartpole"])["cartpole"]
+    assert sorted(both) == ["mle", "mle+mle0.5"] and len(both["mle"]) == 1
 
 
 def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path):
