@@ -14,7 +14,8 @@ from typing import Any, Mapping
 from modeladv.config import check_bool, check_choice, check_float, check_int, check_int_tuple
 from modeladv.rundir import RunDir
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE", "RunConfig",
+__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE",
+           "reward_term_applies", "RunConfig",
            "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS", "EXPERIMENT", "run_dir", "run_path"]
 
 EXPERIMENT = "deep"
@@ -28,6 +29,11 @@ VALUE_AWARE_METHODS = ("ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
 #: Reacher's distance after the step); the others' rewards are functions of (s, a), or of s' only through a
 #: termination indicator, which has no gradient
 REWARD_OF_NEXT_STATE = ("ant", "halfcheetah", "swimmer", "reacher", "hopper")
+
+
+def reward_term_applies(env: str, method: str) -> bool:
+    """Whether ``RunConfig.reward_term`` changes the objective of ``method`` on ``env``."""
+    return method in VALUE_AWARE_METHODS and env in REWARD_OF_NEXT_STATE
 
 #: (env, method) -> (alpha, lambda): the paper's Table 1 (a)-(d). MLE and SLBO use alpha = 1, lambda = 0.
 TABLE1: dict[tuple[str, str], tuple[float, float]] = {
@@ -164,7 +170,7 @@ class RunConfig:
         if self.horizon < 2 and (self.method == "slbo" or self.method.endswith("_vps")):
             raise ValueError(f"method {self.method} needs horizon >= 2; got {self.horizon}")
         check_bool("value_norm", self.value_norm)
-        applies = self.method in VALUE_AWARE_METHODS and self.env in REWARD_OF_NEXT_STATE
+        applies = reward_term_applies(self.env, self.method)
         if self.reward_term is not None:
             check_bool("reward_term", self.reward_term)
         object.__setattr__(self, "reward_term", applies and self.reward_term is not False)

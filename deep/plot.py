@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from deep.config import ENV_NAMES, METHOD_NAMES, REWARD_OF_NEXT_STATE, TABLE1, VALUE_AWARE_METHODS, RunConfig
+from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, reward_term_applies
 from modeladv.plot import color, label, plot_learning_curves, pyplot, save_figure
 from modeladv.rundir import find_runs, read_metrics
 
@@ -38,10 +38,21 @@ def run_label(cfg: dict, show_alpha: bool = False) -> str:
             label += f"(σ≥{cfg['value_norm_min_std']:g})"
     if cfg.get("mle_weight"):
         label += f"+mle{cfg['mle_weight']:g}"
-    if (cfg.get("method") in VALUE_AWARE_METHODS and cfg.get("env") in REWARD_OF_NEXT_STATE
-            and not cfg.get("reward_term")):
+    if reward_term_applies(cfg.get("env", ""), cfg["method"]) and not cfg.get("reward_term"):
         label += "+V-only"  # the value gap without the known reward's (RunConfig.reward_term)
     return label
+
+
+def curve_name(key: str) -> str:
+    """Display name of a curve (a :func:`run_label`): the paper's name of its method, then its options."""
+    method, _, options = key.partition("+")
+    return label(method) + (f" +{options}" if options else "")
+
+
+def curve_order(key: str) -> tuple:
+    """Sort key of a curve (a :func:`run_label`): the paper's method order, then its options."""
+    method = key.partition("+")[0]
+    return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), key)
 
 
 def collect_curves(run_root: str | Path | Sequence[str | Path], key: str = "return", envs: Sequence[str] | None = None,
@@ -113,10 +124,9 @@ def plot_runs(run_root: str | Path | Sequence[str | Path], out_path: str | Path,
         keys = [m for m in METHOD_ORDER if m in curves[env]] + sorted(set(curves[env]) - set(METHOD_ORDER))
         colors, spare, ordered = {}, iter(("tab:brown", "tab:pink", "tab:red", "tab:orange", "black")), {}
         for m in keys:  # an ablation keeps its method's colour unless the panel already uses it
-            method, _, options = m.partition("+")
-            name = label(method) + (f" +{options}" if options else "")
+            name = curve_name(m)
             ordered[name] = curves[env][m]
-            c = color(method)
+            c = color(m.partition("+")[0])
             colors[name] = c if c not in colors.values() else next(spare, None)
         plot_learning_curves(ax, ordered, title=env, colors=colors)
         ax.legend(fontsize=7)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deep.plot import ENV_ORDER, METHOD_ORDER, collect_curves, final_returns, plot_runs, seed_finals
+from deep.plot import ENV_ORDER, collect_curves, curve_name, curve_order, final_returns, plot_runs, seed_finals
 from modeladv.plot import label
 from modeladv.stats import compare
 
@@ -23,16 +23,13 @@ CLAIMS = (("MA-L1 beats MA-VAML", "ma_l1", "ma_vaml"), ("VPS helps MA-L1", "ma_l
 HERE = Path(__file__).resolve().parent
 
 
-def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None,
-          envs=None) -> str:
-    """Markdown table env x method (curve label) of the final ``key`` (mean ± s.e.m. over seeds), at the
-    largest step every seed reached or at ``at_step``."""
-    curves = collect_curves(root, key, envs)
+def table(curves, fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None) -> str:
+    """Markdown table env x method (curve label) of the final value of ``curves`` (:func:`collect_curves` of one
+    metric; mean ± s.e.m. over seeds), at the largest step every seed reached or at ``at_step``."""
     fin = final_returns(curves, at_step=at_step)
     labels = {m for by_m in curves.values() for m in by_m}
-    cols = sorted(labels, key=lambda m: (METHOD_ORDER.index(m.split("+")[0]) if m.split("+")[0] in METHOD_ORDER
-                                         else len(METHOD_ORDER), m))
-    names = [label(m.partition("+")[0]) + (f" +{m.partition('+')[2]}" if "+" in m else "") for m in cols]
+    cols = sorted(labels, key=curve_order)
+    names = [curve_name(m) for m in cols]
     lines = ["| env | " + " | ".join(names) + " |", "|---" * (len(cols) + 1) + "|"]
     for env in [e for e in ENV_ORDER if e in curves]:
         cells = []
@@ -46,10 +43,10 @@ def table(root: str | Path, key: str = "return", fmt: str = "{:.0f} ± {:.0f}", 
     return "\n".join(lines)
 
 
-def claims(root: str | Path, at_step: float | None = None, envs=None) -> str:
-    """Markdown table: per paper claim and env, the difference of final returns (a - b) over seeds with its 95%
-    bootstrap interval and the two-sided Welch p-value."""
-    fin = seed_finals(collect_curves(root, envs=envs), at_step=at_step)
+def claims(curves, at_step: float | None = None) -> str:
+    """Markdown table: per paper claim and env, the difference of final returns (a - b; ``curves`` of the return)
+    over seeds with its 95% bootstrap interval and the two-sided Welch p-value."""
+    fin = seed_finals(curves, at_step=at_step)
     shown = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
     lines = ["| claim | env | a − b (final return) | verdict |", "|---|---|---|---|"]
     for text, a, b in CLAIMS:
@@ -60,17 +57,15 @@ def claims(root: str | Path, at_step: float | None = None, envs=None) -> str:
     return "\n".join(lines)
 
 
-def speed_table(root: str | Path, envs=None) -> str:
-    """Markdown table env x method of the logged wall time (the runs' own ``wall_s``, summed over resumes) per
-    10K real steps, mean over seeds, and the minutes that makes per 200K."""
-    curves = collect_curves(root, "wall_s", envs)
+def speed_table(curves) -> str:
+    """Markdown table env x method of the logged wall time (``curves`` of the runs' own ``wall_s``, summed over
+    resumes) per 10K real steps, mean over seeds, and the minutes that makes per 200K."""
     lines = ["| env | method | seeds | s per 10K real steps | min per 200K |", "|---|---|---|---|---|"]
     for env in [e for e in ENV_ORDER if e in curves]:
-        for m in sorted(curves[env], key=lambda m: (METHOD_ORDER.index(m.split("+")[0]), m)):
+        for m in sorted(curves[env], key=curve_order):
             per10k = [float(y[-1]) / float(x[-1]) * 1e4 for x, y in curves[env][m]]
             mean = sum(per10k) / len(per10k)
-            lines.append(f"| {env} | {label(m.split('+')[0])}{' +' + m.partition('+')[2] if '+' in m else ''} | "
-                         f"{len(per10k)} | {mean:.1f} | {mean * 20 / 60:.1f} |")
+            lines.append(f"| {env} | {curve_name(m)} | {len(per10k)} | {mean:.1f} | {mean * 20 / 60:.1f} |")
     return "\n".join(lines)
 
 
@@ -91,13 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"{'MuJoCo' if mujoco else 'Classic control'} (ours): seeds per curve {n_seeds}, real steps reached "
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
     print(plot_runs(args.root, args.figure, title=title, envs=args.envs))
-    print(table(args.root, at_step=args.at_step, envs=args.envs))
+    print(table(curves, at_step=args.at_step))
     print("\nThe paper's claims (a - b over seeds; bootstrap interval and Welch test):\n")
-    print(claims(args.root, at_step=args.at_step, envs=args.envs))
+    print(claims(curves, at_step=args.at_step))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
-    print(table(args.root, "one_step_error", "{:.2g} ± {:.1g}", at_step=args.at_step, envs=args.envs))
+    print(table(collect_curves(args.root, "one_step_error", args.envs), "{:.2g} ± {:.1g}", at_step=args.at_step))
     print("\nWall time logged by the runs (one torch thread each, two runs sharing two cores):\n")
-    print(speed_table(args.root, envs=args.envs))
+    print(speed_table(collect_curves(args.root, "wall_s", args.envs)))
     return 0
 
 
