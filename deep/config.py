@@ -178,6 +178,9 @@ class RunConfig:
         for name in ("alpha", "lam", "mle_weight", "model_lr", "value_lr", "max_kl", "cg_damping",
                      "model_weight_decay", "model_max_grad_norm"):
             check_float(name, getattr(self, name), 0.0)
+        if self.mle_weight and self.method not in VALUE_AWARE_METHODS:  # a no-op there, yet a new run identity
+            raise ValueError(f"mle_weight is for the value-aware methods {VALUE_AWARE_METHODS}; "
+                             f"got {self.mle_weight} with method {self.method}")
         check_float("init_log_std", self.init_log_std)
         check_float("gamma", self.gamma, 0.0, 1.0, high_open=True)
         check_float("gae_lambda", self.gae_lambda, 0.0, 1.0)

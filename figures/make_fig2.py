@@ -18,7 +18,7 @@ from modeladv.stats import compare
 
 #: the paper's Sec. 4.2 claims as (claim, method a, method b): "a beats / matches b"
 CLAIMS = (("MA-L1 beats MA-VAML", "ma_l1", "ma_vaml"), ("VPS helps MA-L1", "ma_l1_vps", "ma_l1"),
-          ("MA-L1 comparable to SLBO", "ma_l1", "slbo"))
+          ("MA-L1 comparable to SLBO", "ma_l1", "slbo"), ("MA-L1 comparable to MLE", "ma_l1", "mle"))
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,7 +36,7 @@ def table(curves, fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None) -
         for m in cols:
             if (env, m) in fin:
                 mean, sem, n, step = fin[(env, m)]
-                cells.append(fmt.format(mean, sem) + f" (n={n}, {step / 1000:.0f}K)")
+                cells.append(fmt.format(mean, sem) + f" (n={n}, {step / 1000:g}K)")
             else:
                 cells.append("not run")
         lines.append(f"| {env} | " + " | ".join(cells) + " |")

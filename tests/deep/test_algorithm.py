@@ -221,9 +221,11 @@ def test_plot_labels_ablation_runs_apart(tmp_path):
     assert sorted(collect_curves(tmp_path)) == ["cartpole", "pendulum"]
     assert sorted(collect_curves(tmp_path, envs=["cartpole"])) == ["cartpole"]
     other = tmp_path / "ablation"
-    train_run(make_config("cartpole", "mle", steps=300, mle_weight=0.5, **TINY), root=other, progress=False)
+    train_run(make_config("cartpole", "ma_l1", steps=300, mle_weight=0.5, **TINY), root=other, progress=False)
     both = collect_curves([tmp_path, other], envs=["cartpole"])["cartpole"]
-    assert sorted(both) == ["mle", "mle+mle0.5"] and len(both["mle"]) == 1
+    assert sorted(both) == ["ma_l1+mle0.5", "mle"] and len(both["mle"]) == 1
+    with pytest.raises(ValueError, match="mle_weight is for the value-aware methods"):
+        make_config("cartpole", "slbo", mle_weight=0.5)
 
 
 def test_staged_sweep_skips_a_stage_its_run_has_passed(tmp_path):
