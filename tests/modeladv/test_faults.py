@@ -192,6 +192,7 @@ def test_unusable_output_paths_are_refused_before_any_run(tmp_path, case):
     (["train", "--steps", "1000000000000"], "--steps 1000000000000 needs about"),
     (["train", "--alpha", "inf"], "alpha must be finite"),
     (["train", "--steps", "0"], "steps must be a positive integer"),
+    (["train", "--method", "slbo", "--mle-weight", "0.5"], "mle_weight is for the value-aware methods"),
     (["train", "--gamma", "abc"], "argument --gamma: invalid float value: 'abc'"),
     (["gridworld", "--gamma", "nan"], "gamma must be finite"),
     (["sweep", "--envs", "pendulum", "--max-kl", "-1", "--dry-run"], "max_kl must lie in [0, inf)"),
