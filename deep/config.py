@@ -206,9 +206,14 @@ class RunConfig:
 
     def identity(self) -> dict[str, Any]:
         """The fields that make two runs the same run (hashed into the run directory, checked on resume):
-        all but ``HASH_EXCLUDE``, and the ``LEGACY_FIELDS`` only when they differ from their legacy values."""
-        return {k: v for k, v in self.to_dict().items()
-                if k not in HASH_EXCLUDE and not (k in LEGACY_FIELDS and v == LEGACY_FIELDS[k])}
+        all but ``HASH_EXCLUDE``, and the ``LEGACY_FIELDS`` only when they differ from their legacy values;
+        ``checkpoint_every`` always at its default."""
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in HASH_EXCLUDE and not (k in LEGACY_FIELDS and v == LEGACY_FIELDS[k])}
+        # how often a run checkpoints does not change its numbers: any value resumes the same run (the default
+        # stands in for it, so the run directories of default runs keep their hash)
+        d["checkpoint_every"] = RunConfig.checkpoint_every
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "RunConfig":

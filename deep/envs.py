@@ -17,6 +17,7 @@ that a run's exact mid-episode state (``env.state`` plus the caller's step count
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -381,9 +382,22 @@ _MUJOCO = {  # name: (Gymnasium id, make kwargs, obs_dim, act_dim, max_steps, po
 }
 
 
+def _mujoco_warning(message: str) -> None:
+    warnings.warn(f"MuJoCo: {message.strip()}", RuntimeWarning, stacklevel=2)
+
+
+def quiet_mujoco_log() -> None:
+    """Route MuJoCo's warnings to Python's ``warnings`` instead of a ``MUJOCO_LOG.TXT`` in the current folder."""
+    import mujoco
+
+    mujoco.set_mju_user_warning(_mujoco_warning)
+
+
 def _mujoco_make(name: str):
     def make():
         import gymnasium as gym
+
+        quiet_mujoco_log()
 
         env_id, kwargs = _MUJOCO[name][:2]
         try:

@@ -144,7 +144,8 @@ def _final(y: np.ndarray, window: int = 5) -> float:
 def alpha_table(run_root: str | Path, window: int = 5) -> list[dict]:
     """Appendix C's selection from the logs: per (env, method) and alpha, each seed's mean return over its last
     ``window`` logged iterations at the budget every run of that (env, method) reached; mean ± s.e.m. over
-    seeds; ``selected`` marks the alpha with the highest mean (the rule stated in advance)."""
+    seeds; ``selected`` marks the alpha with the highest mean (the rule stated in advance) where more than one
+    alpha was run."""
     root = Path(run_root)
     base = root / "deep" if (root / "deep").is_dir() else root
     groups: dict[tuple, dict[float, list]] = {}
@@ -165,8 +166,8 @@ def alpha_table(run_root: str | Path, window: int = 5) -> list[dict]:
             mine.append(dict(env=env, method=method, alpha=alpha, mean=float(f.mean()), sem=sem, n=len(f),
                              step=budget, table1=TABLE1.get((env.removesuffix("-mbbl"), method.split("+")[0]),
                                                             (1.0, 0.0))[0], selected=False))
-        best = max(mine, key=lambda r: r["mean"])
-        best["selected"] = True
+        if len(mine) > 1:  # one alpha is a plain run, not a sweep: nothing was selected
+            max(mine, key=lambda r: r["mean"])["selected"] = True
         rows += mine
     return rows
 

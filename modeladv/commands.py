@@ -25,6 +25,13 @@ from .guards import check_figure_path, check_memory, check_output_dir
 __all__ = ["COMMANDS", "VerifyOptions", "GridworldOptions", "TrainOptions", "SweepOptions", "PlotOptions"]
 
 
+def default_figure(root: Path, experiment: str, keys=()) -> Path:
+    """``<root>/figures/<experiment>[_<keys>].png``: the one name every command gives an experiment's figure
+    (keys: the gridworld sizes or the deep environments it shows)."""
+    tail = "_".join(map(str, sorted(set(keys))))
+    return Path(root) / "figures" / (f"{experiment}_{tail}.png" if tail else f"{experiment}.png")
+
+
 # ---- verify ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VerifyOptions:
@@ -42,10 +49,10 @@ class VerifyOptions:
     """print the rows and the summary as JSON"""
 
     def __post_init__(self):
-        check_float("--gamma", self.gamma, 0.0, 1.0, high_open=True)
-        check_int("--states", self.states, 1)
-        check_int("--actions", self.actions, 1)
-        check_int("--n-mdps", self.n_mdps, 0)
+        check_float("gamma", self.gamma, 0.0, 1.0, high_open=True)
+        check_int("states", self.states, 1)
+        check_int("actions", self.actions, 1)
+        check_int("n_mdps", self.n_mdps, 0)
 
 
 def run_verify(values: dict) -> int:
@@ -107,7 +114,7 @@ class GridworldOptions:
 
     def __post_init__(self):
         if self.stop_after is not None:
-            check_int("--stop-after", self.stop_after, 1)
+            check_int("stop_after", self.stop_after, 1)
 
 
 _GRID_OWN = frozenset({"size", "method", "seed", "iterations", "steps_per_iter", "first_seed"})
@@ -129,7 +136,7 @@ def run_gridworld(values: dict) -> int:
     cfgs = make_configs(o.size, o.methods, o.seeds, o.iterations, o.steps_per_iter, o.first_seed,
                         **values_for(GridConfig, values, skip=_GRID_OWN))
     root = check_output_dir(o.root)
-    figure = Path(o.figure) if o.figure else root / "figures" / f"gridworld_{'_'.join(map(str, sorted(set(o.size))))}.png"
+    figure = Path(o.figure) if o.figure else default_figure(root, "gridworld", o.size)
     if o.plot:
         check_figure_path(figure)
     for c in {c.size: c for c in cfgs}.values():
@@ -157,6 +164,17 @@ class TrainOptions:
     wait: bool = False
     """wait for another process working in the same run, instead of stopping"""
 
+    def __post_init__(self):
+        check_int("threads", self.threads, 1)
+
+
+def _import_torch(command: str):
+    try:
+        import torch
+    except ImportError:
+        raise ValueError(f"modeladv {command} needs torch; install the deep extra: pip install -e '.[deep]'") from None
+    return torch
+
 
 def _summary(path: Path, wall: float) -> str:
     from .rundir import read_metrics
@@ -178,13 +196,13 @@ def run_train(values: dict) -> int:
     cfg = RunConfig(**values_for(RunConfig, values))  # validated before torch is imported
     root = check_output_dir(o.root)
     check_memory(cfg.memory_bytes(), 1, f"--steps {cfg.steps}")
-    import torch
+    torch = _import_torch("train")
 
-    from deep.algorithm import train_run
-
+    from deep.algorithm import resolve_device, train_run
     from deep.config import run_dir
 
-    torch.set_num_threads(max(1, o.threads))
+    resolve_device(cfg.device)  # an unusable device is refused before the run directory is made
+    torch.set_num_threads(o.threads)
     t0 = time.perf_counter()
     before = run_dir(root, cfg).done_position()
     path = train_run(cfg, root=root, progress=o.progress, wait=o.wait)
@@ -226,7 +244,7 @@ class SweepOptions:
 
     def __post_init__(self):
         if self.cpus is not None:
-            check_int("--cpus", self.cpus, 1)
+            check_int("cpus", self.cpus, 1)
 
 
 _SWEEP_OWN = frozenset({"env", "method", "seed", "steps", "alpha", "lam"})
@@ -262,12 +280,17 @@ def run_sweep(values: dict) -> int:
         return 0
     root = check_output_dir(o.root)
     check_memory(max(c.memory_bytes() for c in cfgs), o.cpus or os.cpu_count() or 1, "the sweep's largest run")
+    _import_torch("sweep")
+    from deep.algorithm import resolve_device
+
+    for device in sorted({c.device for c in cfgs}):
+        resolve_device(device)  # refused here, not in every trial
     run_plan(cfgs, root, o.cpus, o.address, o.wait)
     if o.alpha_sweep:
         from deep.plot import alpha_table, format_alpha_table, plot_alpha_sweep
 
         print(format_alpha_table(alpha_table(root)))
-        print(f"figure: {plot_alpha_sweep(root, root / 'figures' / 'alpha_sweep.png')}")
+        print(f"figure: {plot_alpha_sweep(root, default_figure(root, 'alpha_sweep'))}")
     return 0
 
 
@@ -279,7 +302,8 @@ class PlotOptions:
     root: str = "runs"
     """run root holding <experiment>/"""
     figure: str | None = None
-    """figure path (None: under <root>/figures/, so committed figures are never overwritten by default)"""
+    """figure path (None: <root>/figures/gridworld_<sizes>.png, deep_<envs>.png or alpha_sweep.png, so committed
+    figures are never overwritten by default)"""
 
 
 def run_plot(values: dict) -> int:
@@ -295,8 +319,12 @@ def run_plot(values: dict) -> int:
     root = Path(o.root)
     if not root.is_dir():
         raise ValueError(f"run root {root} does not exist")
-    name = {"gridworld": "gridworld.png", "deep": "fig2_classic.png", "alpha": "alpha_sweep.png"}[o.experiment]
-    figure = check_figure_path(o.figure or root / "figures" / name)
+    from .rundir import find_runs
+
+    keys = {"gridworld": "size", "deep": "env", "alpha": None}[o.experiment]
+    found = {cfg[keys] for cfg, _ in find_runs(root, "gridworld" if keys == "size" else "deep")} if keys else ()
+    name = "alpha_sweep" if o.experiment == "alpha" else o.experiment
+    figure = check_figure_path(o.figure or default_figure(root, name, found))
     if o.experiment == "gridworld":
         from tabular.gridworld.report import collect, format_table, plot_diagnostics, plot_returns, summarize
 
@@ -309,7 +337,10 @@ def run_plot(values: dict) -> int:
     elif o.experiment == "alpha":
         from deep.plot import alpha_table, format_alpha_table, plot_alpha_sweep
 
-        print(format_alpha_table(alpha_table(root)))
+        rows = alpha_table(root)
+        if not any(r["selected"] for r in rows):
+            raise ValueError(f"no alpha sweep under {root}: every (env, method) there ran a single alpha")
+        print(format_alpha_table(rows))
         print(f"figure: {plot_alpha_sweep(root, figure)}")
     else:
         from deep.plot import plot_runs

@@ -6,6 +6,7 @@ Each raises ``ValueError`` with one line naming the problem, so a command fails 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 __all__ = ["check_output_dir", "check_figure_path", "memory_budget", "check_memory", "FIGURE_SUFFIXES"]
@@ -27,9 +28,19 @@ def check_output_dir(path: str | os.PathLike, what: str = "--root") -> Path:
     a = _existing_ancestor(p.absolute())
     if not a.is_dir():
         raise ValueError(f"{what} {p} cannot be made: {a} is a file")
-    if not os.access(a, os.W_OK | os.X_OK):
+    if not _can_create_in(a):
         raise ValueError(f"{what} {p} is not writable ({a} does not allow it)")
     return p
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``, found by making one (``os.access`` says yes to root even where
+    the file system refuses, e.g. a read-only mount or /proc)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".modeladv-probe-"):
+            return True
+    except OSError:
+        return False
 
 
 def check_figure_path(path: str | os.PathLike, what: str = "--figure") -> Path:
@@ -39,8 +50,12 @@ def check_figure_path(path: str | os.PathLike, what: str = "--figure") -> Path:
         raise ValueError(f"{what} {p} is a directory; name a file such as {p / 'figure.png'}")
     if p.suffix.lower() not in FIGURE_SUFFIXES:
         raise ValueError(f"{what} {p} must end in one of {', '.join(FIGURE_SUFFIXES)}")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise ValueError(f"{what} {p} is not writable")
+    if p.exists():
+        try:
+            with open(p, "ab"):  # appends nothing: only asks the file system whether the file can be written
+                pass
+        except OSError:
+            raise ValueError(f"{what} {p} is not writable") from None
     check_output_dir(p.parent, what=f"{what} {p}: folder")
     return p
 

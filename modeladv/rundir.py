@@ -5,7 +5,8 @@ Layout: ``<root>/<experiment>/<config-hash>/seed<k>/`` holding
 * ``config.json`` -- the run's config, written once (a rerun with another config is refused);
 * ``metrics.csv`` -- one row per logged iteration, appended whole and flushed row by row; its first column is
   the run's *position* (an iteration or a step count);
-* ``checkpoint`` -- whatever the experiment needs to resume exactly, written atomically;
+* ``checkpoint`` -- whatever the experiment needs to resume exactly, written atomically, and ``checkpoint.rows``
+  -- how many rows the log held up to it (a log that lost rows is refused, never silently continued);
 * ``lock`` -- held (``flock``) by the process working in the run, with its PID inside;
 * ``DONE`` -- a JSON record of the finished log (position, rows, SHA-256), written last.
 
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 CONFIG, METRICS, CHECKPOINT, LOCK, DONE = "config.json", "metrics.csv", "checkpoint", "lock", "DONE"
+LOGGED = "checkpoint.rows"
 
 
 class RunError(ValueError):
@@ -121,23 +123,39 @@ def _parse_csv(text: str) -> tuple[list[str], list[list[str]], int]:
     return header, rows, good
 
 
+def _read_log(path: Path) -> str:
+    """A CSV log's text; bytes that are not UTF-8 are a :class:`CorruptRun` naming the file."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptRun(f"{path} is not a text log (byte {e.start} is not UTF-8); delete the run directory "
+                         f"{path.parent} to restart it") from None
+
+
+def _non_numeric(header: list[str], rows: list[list[str]]) -> tuple[str, str] | None:
+    """The first ``(column, value)`` of a metrics log that is not a number, or ``None``."""
+    for row in rows:
+        for name, value in zip(header, row):
+            try:
+                float(value)
+            except ValueError:
+                return name, value
+    return None
+
+
 def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a metrics CSV (the file or its run directory) into column arrays (float where possible); a torn
-    last row is skipped."""
+    """Read a metrics CSV (the file or its run directory) into float column arrays; a torn last row is skipped.
+    A value that is not a number, or bytes that are not text, are a :class:`CorruptRun` naming the file."""
     path = Path(path)
     if path.is_dir():
         path = path / METRICS
     if not path.exists():
         raise ValueError(f"no metrics file at {path}")
-    header, rows, _ = _parse_csv(path.read_text())
-    out: dict[str, np.ndarray] = {}
-    for j, name in enumerate(header):
-        col = [r[j] for r in rows]
-        try:
-            out[name] = np.array(col, dtype=np.float64)
-        except ValueError:
-            out[name] = np.array(col)
-    return out
+    header, rows, _ = _parse_csv(_read_log(path))
+    bad = _non_numeric(header, rows)
+    if bad is not None:
+        raise CorruptRun(f"{path} has a non-numeric value {bad[1]!r} in column {bad[0]!r}")
+    return {name: np.array([r[j] for r in rows], dtype=np.float64) for j, name in enumerate(header)}
 
 
 def find_runs(root: str | os.PathLike, experiment: str | None = None) -> list[tuple[dict, Path]]:
@@ -155,8 +173,8 @@ def find_runs(root: str | os.PathLike, experiment: str | None = None) -> list[tu
 class _Metrics:
     """Appends whole rows to ``metrics.csv``, each flushed and fsynced before the next iteration starts."""
 
-    def __init__(self, path: Path, fields: list[str] | None):
-        self.path, self.fields = path, fields
+    def __init__(self, path: Path, fields: list[str] | None, rows: int = 0):
+        self.path, self.fields, self.rows = path, fields, rows
 
     def write(self, row: Mapping[str, Any]) -> None:
         if self.fields is None:
@@ -165,6 +183,7 @@ class _Metrics:
         elif list(row) != self.fields:
             raise ValueError(f"metrics row keys {list(row)} differ from the header {self.fields}")
         self._append([_fmt(row[k]) for k in self.fields])
+        self.rows += 1
 
     def _append(self, values: list[str]) -> None:
         buf = io.StringIO()
@@ -280,35 +299,63 @@ class RunDir:
         p = self.file(METRICS)
         if not p.exists():
             return [], []
-        header, rows, _ = _parse_csv(p.read_text())
+        header, rows, _ = _parse_csv(_read_log(p))
         return header, rows
 
     def open_metrics(self, keep_through: float | None) -> _Metrics:
         """The metrics log, ready to append. Rows whose position (first column) exceeds ``keep_through`` -- those
         logged after the checkpoint being resumed -- and a torn last row are dropped (``None``: drop all)."""
         p = self.file(METRICS)
-        text = p.read_text() if p.exists() else ""
-        header, rows, whole = _parse_csv(text)
-        if keep_through is None or not header:
+        if keep_through is None:
             p.unlink(missing_ok=True)
             return _Metrics(p, None)
-        try:
-            kept = [r for r in rows if float(r[0]) <= keep_through]
-        except ValueError:
-            raise CorruptRun(f"{p} has a non-numeric position column; delete the run directory {self.path} "
-                             "to restart it") from None
-        if kept and float(kept[-1][0]) != keep_through:
-            raise CorruptRun(f"{p} ends at position {float(kept[-1][0]):g} but the checkpoint is at {keep_through:g}; "
+        text = _read_log(p) if p.exists() else ""
+        header, rows, whole = _parse_csv(text)
+        if not header or not rows:
+            # the checkpoint is past rows the log no longer holds: resuming would finish a run with a partial history
+            state = "missing" if not p.exists() else "empty"
+            raise CorruptRun(f"{p} is {state} but the run's checkpoint is at position {keep_through:g}: its history "
+                             f"is lost; restore the file, or delete the run directory {self.path} to restart it")
+        bad = _non_numeric(header, rows)
+        if bad is not None:
+            raise CorruptRun(f"{p} has a non-numeric value {bad[1]!r} in column {bad[0]!r}; delete the run "
+                             f"directory {self.path} to restart it")
+        kept = [r for r in rows if float(r[0]) <= keep_through]
+        if not kept or float(kept[-1][0]) != keep_through:
+            end = f"ends at position {float(kept[-1][0]):g}" if kept else f"starts after position {keep_through:g}"
+            raise CorruptRun(f"{p} {end} but the checkpoint is at {keep_through:g}; "
                              f"delete the run directory {self.path} to restart it")
+        logged = self._logged()
+        if logged is not None and sum(float(r[0]) <= logged[0] for r in kept) != logged[1]:
+            have = sum(float(r[0]) <= logged[0] for r in kept)
+            raise CorruptRun(f"{p} holds {have} rows up to position {logged[0]:g} where the run logged "
+                             f"{logged[1]}: its history is incomplete; restore the file, or delete the run "
+                             f"directory {self.path} to restart it")
         if len(kept) != len(rows) or whole != len(text):
             buf = io.StringIO()
             csv.writer(buf, lineterminator="\n").writerows([header, *kept])
             atomic_write_bytes(p, buf.getvalue().encode())
-        return _Metrics(p, header)
+        return _Metrics(p, header, len(kept))
 
     # ---- checkpoint ---------------------------------------------------------------------------------
-    def save_checkpoint(self, data: bytes) -> None:
+    def save_checkpoint(self, data: bytes, position: float | None = None, rows: int | None = None) -> None:
+        """Write the checkpoint; with ``position`` and ``rows``, then record how many rows the log holds up to
+        it, so that a log that lost rows is refused on resume (written second: after a crash between the two
+        writes the record describes an earlier checkpoint, which the log still matches)."""
         atomic_write_bytes(self.file(CHECKPOINT), data)
+        if position is not None and rows is not None:
+            atomic_write_bytes(self.file(LOGGED), json.dumps({"position": position, "rows": rows}).encode())
+
+    def _logged(self) -> tuple[float, int] | None:
+        """``(position, rows)`` recorded with the latest checkpoint, or ``None`` (a run of an earlier release)."""
+        p = self.file(LOGGED)
+        if not p.exists():
+            return None
+        try:
+            rec = json.loads(p.read_text())
+            return float(rec["position"]), int(rec["rows"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CorruptRun(f"{p} is unreadable; delete the run directory {self.path} to restart it") from None
 
     def load_checkpoint(self, loads: Callable[[bytes], Any]) -> Any:
         """``loads(bytes)`` of the checkpoint, or ``None`` when there is none; any failure to read or decode it is
@@ -327,12 +374,17 @@ class RunDir:
 
     def drop_checkpoint(self) -> None:
         self.file(CHECKPOINT).unlink(missing_ok=True)
+        self.file(LOGGED).unlink(missing_ok=True)
 
     # ---- DONE ---------------------------------------------------------------------------------------
     def _digest(self) -> tuple[int, str, float | None]:
         p = self.file(METRICS)
         data = p.read_bytes() if p.exists() else b""
-        header, rows, _ = _parse_csv(data.decode())
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CorruptRun(f"{p} is not a text log; delete the run directory {self.path} to rerun it") from None
+        header, rows, _ = _parse_csv(text)
         last = float(rows[-1][0]) if rows else None
         return len(rows), hashlib.sha256(data).hexdigest(), last
 
@@ -441,7 +493,7 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             n += 1
             last = trainer.position >= target
             if last or n % checkpoint_every == 0 or (max_iterations is not None and n >= max_iterations):
-                run.save_checkpoint(trainer.dumps())
+                run.save_checkpoint(trainer.dumps(), trainer.position, metrics.rows)
             if max_iterations is not None and n >= max_iterations and not last:
                 return run
         if finalize is not None:

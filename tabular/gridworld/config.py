@@ -142,6 +142,13 @@ class Config:
         S = (self.size - 2) ** 2
         return _SAS_ARRAYS * 8 * S * 4 * S + 8 * 5 * self.iterations * self.steps_per_iter
 
+    def identity(self) -> dict:
+        """The fields that make two runs the same run (hashed into the run directory, checked on resume): all,
+        with ``checkpoint_every`` at its default (how often a run checkpoints does not change its numbers)."""
+        d = dataclasses.asdict(self)
+        d["checkpoint_every"] = Config.checkpoint_every
+        return d
+
     def replace(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
 

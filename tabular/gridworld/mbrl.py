@@ -399,6 +399,11 @@ def train(cfg: Config, stop_after: int | None = None) -> Iterator[dict]:
         trainer.close()
 
 
+def _identity(d: dict) -> dict:
+    """The fields of a stored config that must agree for a resume: all but how often it checkpoints."""
+    return {**d, "checkpoint_every": Config.checkpoint_every}
+
+
 def run(cfg: Config, run_path: str | os.PathLike | RunDir, stop_after: int | None = None, progress: bool = False,
         wait: bool = False, locked: bool = False) -> Path:
     """Run (or resume, or skip when finished) one seed in a run directory: ``config.json``, ``metrics.csv``,
@@ -432,8 +437,8 @@ def run(cfg: Config, run_path: str | os.PathLike | RunDir, stop_after: int | Non
             bar.set_postfix(ret=f"{row['return']:.2f}", steps=row["steps"])
 
     try:
-        execute(rd, cfg, make, cfg.iterations, first_row=GridTrainer.row, checkpoint_every=cfg.checkpoint_every,
-                max_iterations=stop_after, keep_checkpoint=False, finalize=finalize, wait=wait, locked=locked,
+        execute(rd, cfg, make, cfg.iterations, identity=_identity, first_row=GridTrainer.row,
+                checkpoint_every=cfg.checkpoint_every, max_iterations=stop_after, keep_checkpoint=False, finalize=finalize, wait=wait, locked=locked,
                 on_row=on_row)
     finally:
         for t in made:

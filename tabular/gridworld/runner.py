@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from modeladv.pool import WorkerPool
-from modeladv.rundir import RunDir, as_dict
+from modeladv.rundir import RunDir
 
 from .config import METHODS, Config, default_budget
 from .layout import GridLayout
@@ -64,7 +64,7 @@ def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, itera
 
 def run_dir(root: str | os.PathLike, cfg: Config) -> RunDir:
     """``<root>/gridworld/<hash of cfg without its seed>/seed<k>``."""
-    return RunDir.for_config(root, EXPERIMENT, as_dict(cfg), cfg.seed)
+    return RunDir.for_config(root, EXPERIMENT, cfg.identity(), cfg.seed)
 
 
 def _one(cfg: Config, path: str, stop_after: int | None) -> tuple[Config, str, float]:

@@ -221,7 +221,7 @@ def test_plot_writes_under_the_run_root_unless_told(tmp_path):
     run = modeladv(*args, "--root", str(tmp_path), cwd=ROOT)
     assert run.returncode == 0 and (tmp_path / "figures" / "gridworld_5.png").exists(), run.stderr
     out = modeladv("plot", "--root", str(tmp_path), cwd=ROOT)
-    assert out.returncode == 0 and (tmp_path / "figures" / "gridworld.png").exists(), out.stderr
+    assert out.returncode == 0 and (tmp_path / "figures" / "gridworld_5.png").exists(), out.stderr
     assert {p: p.stat().st_mtime_ns for p in (ROOT / "figures").glob("*.png")} == committed
     out = modeladv("plot", "--root", str(tmp_path), "--figure", str(tmp_path / "elsewhere.png"))
     assert out.returncode == 0 and (tmp_path / "elsewhere.png").exists()
@@ -259,3 +259,103 @@ def test_train_interrupted_resumes_to_the_uninterrupted_log(tmp_path):
     for key in ma:
         if key != "wall_s":
             np.testing.assert_array_equal(ma[key], mb[key], err_msg=key)  # NaN where no episode ended
+
+
+# ---- a run's history is never lost silently; junk in a log is named, not a traceback ----------------------------
+STOPPED = ["gridworld", "--size", "5", "--methods", "mle", "--seeds", "1", "--iterations", "6",
+           "--stop-after", "3", "--no-plot", "--no-progress"]
+
+
+def _stopped_run(tmp_path):
+    """A gridworld run stopped after 3 of 6 iterations: a checkpoint at 3 and rows 0..3 in its log."""
+    out = modeladv(*STOPPED, "--root", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    (_, path), = find_runs(tmp_path)
+    assert (path / "checkpoint").exists() and read_metrics(path)["iteration"].tolist() == [0, 1, 2, 3]
+    return path
+
+
+def _one_line_error(out, *words):
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(err) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert all(w in err[0] for w in words), err[0]
+
+
+@pytest.mark.parametrize("damage", ["emptied to its header", "deleted", "rows before the checkpoint deleted"])
+def test_a_log_that_lost_its_history_is_refused_and_nothing_is_written(tmp_path, damage):
+    path = _stopped_run(tmp_path)
+    log = path / "metrics.csv"
+    lines = log.read_text().splitlines(keepends=True)
+    if damage == "deleted":
+        log.unlink()
+    else:
+        log.write_text(lines[0] if damage == "emptied to its header" else lines[0] + lines[-1])
+    before = {p.name: p.read_bytes() for p in path.iterdir() if p.is_file() and p.name != "lock"}
+    out = modeladv(*STOPPED[:-4], "--no-plot", "--no-progress", "--root", str(tmp_path))
+    _one_line_error(out, str(log), "restore the file", "delete the run directory")
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.is_file() and p.name != "lock"} == before
+    assert not (path / "DONE").exists()
+
+
+def test_a_non_numeric_or_binary_log_is_named_on_resume_and_by_plot(tmp_path):
+    path = _stopped_run(tmp_path)
+    log = path / "metrics.csv"
+    header, *rows = log.read_text().splitlines()
+    cols = rows[1].split(",")
+    cols[1] = "oops"
+    log.write_text("\n".join([header, rows[0], ",".join(cols), *rows[2:]]) + "\n")
+    resume = modeladv(*STOPPED[:-4], "--no-plot", "--no-progress", "--root", str(tmp_path))
+    _one_line_error(resume, str(log), "'oops'", header.split(",")[1])
+    _one_line_error(modeladv("plot", "--root", str(tmp_path)), str(log), "'oops'")
+    log.write_bytes(b"iteration,return\n\xff\xfe\x00junk\n")
+    _one_line_error(modeladv("plot", "--root", str(tmp_path)), str(log), "not UTF-8")
+    _one_line_error(modeladv(*STOPPED[:-4], "--no-plot", "--no-progress", "--root", str(tmp_path)), str(log))
+
+
+def test_changing_how_often_a_run_checkpoints_resumes_the_same_run(tmp_path):
+    path = _stopped_run(tmp_path)
+    out = modeladv(*STOPPED[:-4], "--checkpoint-every", "2", "--no-plot", "--no-progress", "--root", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    (_, again), = find_runs(tmp_path)
+    assert again == path and read_metrics(path)["iteration"].tolist() == list(range(7))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gridworld", "--figure", "/proc/modeladv-figure.png"], "/proc is not writable"),
+    (["train", "--threads", "-3"], "threads must be a positive integer"),
+    (["train", "--device", "cuda"], "CUDA is not available"),
+    (["sweep", "--envs", "pendulum", "--methods", "mle", "--seeds", "1", "--device", "cuda"], "CUDA is not available"),
+    (["verify", "--gamma", "1"], "gamma must lie in [0, 1)"),
+    (["gridworld", "--gamma", "1"], "gamma must lie in (0, 1)"),
+    (["train", "--gamma", "1"], "gamma must lie in [0, 1)"),
+])
+def test_bad_output_paths_and_options_stop_before_any_file(tmp_path, args, message):
+    if "cuda" in args:
+        pytest.importorskip("torch")
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA is available here")
+    out = modeladv(*args, *(["--root", str(tmp_path / "runs")] if args[0] != "verify" else []))
+    _one_line_error(out, message)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_without_torch_names_the_extra(tmp_path):
+    code = ("import sys; sys.modules['torch'] = None; from modeladv.cli import main; "
+            f"raise SystemExit(main(['train', '--root', {str(tmp_path / 'runs')!r}]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=LIMIT)
+    _one_line_error(out, "pip install -e '.[deep]'")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plot_alpha_without_a_sweep_selects_nothing(tmp_path):
+    out = modeladv(*TINY_TRAIN, "--root", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    _one_line_error(modeladv("plot", "--experiment", "alpha", "--root", str(tmp_path)), "no alpha sweep")
+
+
+def test_plot_names_the_figure_as_the_command_that_made_the_runs(tmp_path):
+    assert modeladv(*TINY_TRAIN, "--root", str(tmp_path)).returncode == 0
+    out = modeladv("plot", "--experiment", "deep", "--root", str(tmp_path))
+    assert out.returncode == 0 and (tmp_path / "figures" / "deep_pendulum.png").exists(), out.stderr
