@@ -53,7 +53,9 @@ print("row means under M's own dynamics, sum_s' P_M(s, s') A_M(s, s'):", (P_pi *
 # %% [markdown]
 # ## Lemma 1 with unnormalized values
 # With unnormalized values $V = \sum_t \gamma^t r_t$ the exact identity is
+#
 # $$J_M - J_{M'} = \tfrac{1}{1-\gamma}\mathbb{E}_{d_M}\mathbb{E}_{P^\pi_M}[A_{M'}] + \tfrac{1}{1-\gamma}\mathbb{E}_{d_M}[R^\pi_M - R^\pi_{M'}].$$
+#
 # Eq. 3 as printed has no $1/(1-\gamma)$ on the reward term. A residual is always the left side minus the right
 # side; below, `residual` is that of the identity above and `printed residual` that of printed Eq. 3.
 

@@ -18,8 +18,10 @@
 #
 # With the Bellman operator of a model, $\mathcal{T}^\pi_M V = R^\pi_M + \gamma P^\pi_M V$ (Eq. 4), the paper
 # states Corollary 2 as
+#
 # $$J_M(\pi) - J_{M'}(\pi) = \tfrac{1}{1-\gamma}\,\mathbb{E}_{s\sim d_{M,\pi}}\big[\mathcal{T}_M V_M(s) - \mathcal{T}_{M'} V_M(s)\big]
 # \qquad\text{(Eq. 5 as printed)}.$$
+#
 # The proof in Appendix A.2 derives a different pairing of state distribution and value function, and a dual
 # follows by swapping the models; `tb.deviation_error` evaluates the printed form and those two (`proof_form`,
 # `dual_form`). This notebook measures how often and by how much the printed form fails, how its error scales
@@ -102,10 +104,12 @@ print(f"median relative error of printed Eq. 5: {np.median(np.abs(printed - lhs)
 # ## 3. How tight are the bounds of Eq. 15 and Eq. 16?
 # Appendix A bounds the value difference at every start state by a chain of inequalities
 # (`tb.value_difference_bound`):
+#
 # $$\max_s|V_M - V_{M'}| \le \underbrace{\tfrac{1}{1-\gamma}\|\mathcal{T}_M V_{M'} - \mathcal{T}_{M'}V_{M'}\|_\infty}_{\text{deviation}}
 # \le \underbrace{\tfrac{1}{1-\gamma}\big[\epsilon_R + \tfrac{\gamma}{2}\,\mathrm{span}(V_{M'})\,\epsilon_P\big]}_{\text{span}}
 # \le \underbrace{\tfrac{1}{1-\gamma}\big[\epsilon_R + \gamma\|V_{M'}\|_\infty\epsilon_P\big]}_{\text{Eq. 15}}
 # \le \underbrace{\tfrac{1}{1-\gamma}\big[\epsilon_R + \tfrac{\gamma\,\epsilon_P R_{\max}}{1-\gamma}\big]}_{\text{Eq. 16}}$$
+#
 # with $\epsilon_R = \|R^\pi_M - R^\pi_{M'}\|_\infty$ and $\epsilon_P = \max_{s,a}\|P_M(s,a) - P_{M'}(s,a)\|_1$.
 # (The "span" step is not in the paper: rows of $P_M - P_{M'}$ sum to zero, so any constant can be subtracted
 # from $V_{M'}$ first.) Below: the ratio bound / actual on random pairs whose dynamics differ by a random

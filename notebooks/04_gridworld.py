@@ -87,8 +87,10 @@ for size in sorted(runs):
 
 # %% [markdown]
 # **Three quantities, one symbol each.** By Lemma 1 the signed gap splits into a value term and a reward term,
+#
 # $$J_{M^*}(\pi) - J_{M_\phi}(\pi) = \underbrace{\tfrac{1}{1-\gamma}\,\mathbb{E}_{d_{M^*}}\mathbb{E}_{P_{M^*}}[A_{M_\phi}]}_{\text{value term}}
 #   + \underbrace{\tfrac{1}{1-\gamma}\,\mathbb{E}_{d_{M^*}}[R_{M^*} - R_{M_\phi}]}_{\text{reward term}},$$
+#
 # and the reward term is not zero here: the model predicts where a move lands, and the reward $r(s, s')$ of the
 # landing cell follows the prediction. The logs hold $\mathbb{E}_{d}\mathbb{E}_{P}[A]$ as `ema` (the value term times
 # $1-\gamma$), the reward term as `reward_term`, and the unsigned gap as `gap`. The curves below show all three

@@ -17,12 +17,16 @@
 # *Modhe et al. (2021), Model-Advantage Optimization for Model-Based RL, Lemma 1 (Eq. 3) and Eq. 2.*
 #
 # Lemma 1 with unnormalized values (the $1/(1-\gamma)$ on the reward term is needed; printed Eq. 3 omits it) reads
+#
 # $$J_M(\pi) - J_{M'}(\pi) = \tfrac{1}{1-\gamma}\mathbb{E}_{s\sim d_M}\mathbb{E}_{s'\sim P^\pi_M(s)}\big[A^\pi_{M'}(s,s')\big]
 #   + \tfrac{1}{1-\gamma}\mathbb{E}_{s\sim d_M}\big[R^\pi_M(s) - R^\pi_{M'}(s)\big],$$
+#
 # with the model advantage $A^\pi_{M'}(s,s') = \gamma\big(V_{M'}(s') - \mathbb{E}_{s''\sim P^\pi_{M'}(s)}V_{M'}(s'')\big)$
 # (Eq. 2). Both expectations are sums over states, so the gap splits exactly into one **share per state**,
+#
 # $$\text{share}(s) = \underbrace{w(s)\textstyle\sum_{s'}P^\pi_M(s,s')A(s,s')}_{\text{model-advantage term}}
 #   + \underbrace{w(s)\,\big(R^\pi_M(s)-R^\pi_{M'}(s)\big)}_{\text{reward term}},\qquad w(s) = \frac{d_M(s)}{1-\gamma},$$
+#
 # and the model-advantage term further into one share per transition, $w(s)P^\pi_M(s,s')A(s,s')$. Only transitions
 # the *true* dynamics take count. `tabular.explain.explain` computes all of it; `modeladv explain` draws it.
 

@@ -25,7 +25,7 @@ from .solve import value_iteration
 __all__ = ["gridworld_example_3_5", "gridworld_example_4_1", "random_mdp", "VerifyRow", "verify_pair",
            "verify_cases", "format_table", "TOL"]
 
-#: Tolerance on the residual of an exact identity, relative to max(1, |J_M - J_M2|).
+#: Tolerance on the residual of an exact identity, relative to ``max(1, |J_M - J_M2|)``.
 TOL = 1e-8
 
 

@@ -2,7 +2,8 @@
 
 project = "model-advantage"
 author = "model-advantage developers"
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
+# sphinx-mathjax-offline copies MathJax 3 into _static and points mathjax_path there: the site needs no network
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax", "sphinx-mathjax-offline"]
 nb_execution_mode = "off"  # the committed notebooks are executed (a test checks every code cell ran)
 myst_enable_extensions = ["dollarmath", "amsmath"]
 autodoc_default_options = {"members": True, "undoc-members": False, "ignore-module-all": True}

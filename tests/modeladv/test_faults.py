@@ -359,3 +359,18 @@ def test_plot_names_the_figure_as_the_command_that_made_the_runs(tmp_path):
     assert modeladv(*TINY_TRAIN, "--root", str(tmp_path)).returncode == 0
     out = modeladv("plot", "--experiment", "deep", "--root", str(tmp_path))
     assert out.returncode == 0 and (tmp_path / "figures" / "deep_pendulum.png").exists(), out.stderr
+
+
+def test_mujoco_warnings_become_python_warnings_not_a_log_file(tmp_path):
+    pytest.importorskip("mujoco")
+    code = ("import warnings, numpy as np; from deep.envs import make_spec\n"
+            "env = make_spec('hopper').make(); env.reset(seed=0)\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    env.unwrapped.data.qpos[0] = np.nan\n"
+            "    env.step(np.zeros(3))\n"
+            "print(sum('MuJoCo:' in str(x.message) for x in w))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=LIMIT, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.strip().splitlines()[-1]) >= 1 and not (tmp_path / "MUJOCO_LOG.TXT").exists()
