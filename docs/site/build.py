@@ -136,7 +136,9 @@ def build(out: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="site_") as tmp:
         src = Path(tmp)
         for f in HERE.glob("*.md"):
-            shutil.copy(f, src / f.name)
+            # pages name the repository's figures as ../../figures/ (so they also show where the sources are read)
+            (src / f.name).write_text(f.read_text().replace("](../../figures/", "](figures/"))
+        shutil.copytree(REPO / "figures", src / "figures", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
         shutil.copy(HERE / "conf.py", src / "conf.py")
         (src / "paper_to_code.md").write_text(paper_to_code())
         (src / "command_line.md").write_text(command_line())
