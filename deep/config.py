@@ -14,26 +14,33 @@ from typing import Any, Mapping
 from modeladv.config import check_bool, check_choice, check_float, check_int, check_int_tuple
 from modeladv.rundir import RunDir
 
-__all__ = ["TABLE1", "ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE",
+__all__ = ["TABLE1", "ENV_NAMES", "SLBO_ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE",
            "reward_term_applies", "RunConfig",
            "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS", "EXPERIMENT", "run_dir", "run_path"]
 
 EXPERIMENT = "deep"
 
+#: the paper's MuJoCo tasks: SLBO's rllab-derived variants (deep.envs_slbo); its Reacher (MBBL's) is not among them
+SLBO_ENV_NAMES = ("halfcheetah-slbo", "hopper-slbo", "ant-slbo", "swimmer-slbo")
 ENV_NAMES = ("cartpole", "pendulum", "acrobot", "cartpole-mbbl", "pendulum-mbbl", "acrobot-mbbl",
-             "ant", "halfcheetah", "swimmer", "reacher", "hopper")
+             "ant", "halfcheetah", "swimmer", "reacher", "hopper", *SLBO_ENV_NAMES)
 METHOD_NAMES = ("mle", "slbo", "ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
 #: methods whose model is learned through the value function (deep.objectives.VALUE_AWARE, with or without VPS)
 VALUE_AWARE_METHODS = ("ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
 #: environments whose known reward has a gradient in the next state (MuJoCo's forward progress (x' - x) / dt,
-#: Reacher's distance after the step); the others' rewards are functions of (s, a), or of s' only through a
-#: termination indicator, which has no gradient
-REWARD_OF_NEXT_STATE = ("ant", "halfcheetah", "swimmer", "reacher", "hopper")
+#: Reacher's distance after the step, the SLBO tasks' centre-of-mass velocity of s'); the others' rewards are
+#: functions of (s, a), or of s' only through a termination indicator, which has no gradient
+REWARD_OF_NEXT_STATE = ("ant", "halfcheetah", "swimmer", "reacher", "hopper", *SLBO_ENV_NAMES)
 
 
 def reward_term_applies(env: str, method: str) -> bool:
-    """Whether ``RunConfig.reward_term`` changes the objective of ``method`` on ``env``."""
-    return method in VALUE_AWARE_METHODS and env in REWARD_OF_NEXT_STATE
+    """Whether ``RunConfig.reward_term`` changes the objective of ``method`` on ``env``.
+
+    Never on the SLBO tasks: their forward reward is a coordinate of ``s'`` (the centre-of-mass velocity) that
+    the value function sees, so Eq. 10 as printed reaches it through ``V``, and it is what the authors ran
+    (va_slbo @ da9b45b, ``slbo/loss/va_loss.py``: ``|V(s') - V(s_hat')|``, no reward term); issue 20, point 3.
+    """
+    return method in VALUE_AWARE_METHODS and env in REWARD_OF_NEXT_STATE and env not in SLBO_ENV_NAMES
 
 #: (env, method) -> (alpha, lambda): the paper's Table 1 (a)-(d). MLE and SLBO use alpha = 1, lambda = 0.
 TABLE1: dict[tuple[str, str], tuple[float, float]] = {
@@ -54,6 +61,9 @@ TABLE1: dict[tuple[str, str], tuple[float, float]] = {
     ("swimmer", "ma_vaml_vps"): (1e-12, 0.1), ("halfcheetah", "ma_vaml_vps"): (1e-10, 1e-6),
     ("hopper", "ma_vaml_vps"): (1e-10, 1e-5),
 }
+# the paper's MuJoCo rows are its SLBO tasks: the same (alpha, lambda) under their own names
+TABLE1.update({(f"{env}-slbo", method): v for (env, method), v in list(TABLE1.items())
+               if f"{env}-slbo" in SLBO_ENV_NAMES})
 
 #: fields left out of the run-directory hash: the seed (its own directory level), the step budget (a run
 #: can be extended by resuming with more steps) and where it runs.
@@ -73,7 +83,8 @@ class RunConfig:
 
     env: str = "pendulum"
     """environment: cartpole, pendulum, acrobot (Gymnasium, continuous actions), the paper's MBBL variants
-    cartpole-mbbl, pendulum-mbbl, acrobot-mbbl, or MuJoCo v5 ant, halfcheetah, swimmer, reacher, hopper."""
+    cartpole-mbbl, pendulum-mbbl, acrobot-mbbl, MuJoCo v5 ant, halfcheetah, swimmer, reacher, hopper, or the
+    paper's SLBO variants halfcheetah-slbo, hopper-slbo, ant-slbo, swimmer-slbo."""
     method: str = "ma_l1"
     """model objective: mle, slbo, ma_l1, ma_l1_vps, ma_vaml, ma_vaml_vps."""
     seed: int = 0
@@ -146,7 +157,7 @@ class RunConfig:
     ``(r(s, a, s') - r(s, a, s_hat')) / gamma`` to the value gap of Eq. 10 / MA-VAML (Lemma 1 with a reward of
     the transition). Without it the model's forward progress, which the reward needs, reaches the loss only
     through V, which the true value does not let depend on x. None: on where it applies; stored as False
-    elsewhere (no effect there)."""
+    elsewhere (no effect there). It never applies to the SLBO tasks (``reward_term_applies``)."""
     checkpoint_every: int = 5
     """iterations between checkpoints (always one at the end)."""
     device: str = "auto"

@@ -9,6 +9,8 @@ Each torch function is tested against the real environment's ``step`` outputs (t
 Two families: Gymnasium's tasks with continuous actions (``pendulum``, ``cartpole``, ``acrobot``) and the
 paper's, the MBBL benchmark's variants copied into the authors' code (``pendulum-mbbl``, ``cartpole-mbbl``,
 ``acrobot-mbbl``: 200 steps, no termination, reward of the observation before the step and the action).
+MuJoCo: Gymnasium's v5 tasks (``halfcheetah``, ``hopper``, ...) and the paper's, SLBO's rllab-derived variants
+(``halfcheetah-slbo``, ``hopper-slbo``, ``ant-slbo``, ``swimmer-slbo``; ``deep.envs_slbo``).
 
 Time limits are applied by the caller (``EnvSpec.max_steps``), not by a Gymnasium ``TimeLimit`` wrapper, so
 that a run's exact mid-episode state (``env.state`` plus the caller's step counter) can be checkpointed.
@@ -494,6 +496,13 @@ _MUJOCO_FNS = {"halfcheetah": (_halfcheetah_reward, _never_done), "swimmer": (_s
 for _name, (_, _, _S, _A, _T, _pos) in _MUJOCO.items():
     ENVS[_name] = EnvSpec(_name, _mujoco_make(_name), _S, _A, _T, *_MUJOCO_FNS[_name], _ResetPool(_name),
                           position_dims=_pos, get_state=_mujoco_state, set_state=_set_mujoco_state)
+
+
+# ---------------------------------------------------------------------------- the paper's MuJoCo tasks
+# SLBO's rllab-derived HalfCheetah, Hopper, Ant and Swimmer (halfcheetah-slbo, ...): deep/envs_slbo.py
+from deep.envs_slbo import slbo_specs as _slbo_specs  # noqa: E402  (it builds EnvSpecs with EnvSpec, above)
+
+ENVS.update(_slbo_specs())
 
 
 def make_spec(name: str) -> EnvSpec:

@@ -5,11 +5,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from deep.config import ENV_NAMES  # noqa: E402
+from deep.config import ENV_NAMES, SLBO_ENV_NAMES  # noqa: E402
 from deep.envs import ENVS, make_spec  # noqa: E402
 
 
-MUJOCO = ("halfcheetah", "swimmer", "hopper", "ant", "reacher")
+MUJOCO = ("halfcheetah", "swimmer", "hopper", "ant", "reacher", *SLBO_ENV_NAMES)  # SLBO's: test_envs_slbo.py too
 CLASSIC = sorted(set(ENVS) - set(MUJOCO))
 
 
