@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from deep.plot import ENV_ORDER, collect_curves, curve_name, curve_order, final_returns, plot_runs, seed_finals
 from modeladv.plot import label
-from modeladv.stats import compare
+from modeladv.stats import compare, with_holm
 
 #: the paper's Sec. 4.2 claims as (claim, method a, method b): "a beats / matches b"
 CLAIMS = (("MA-L1 beats MA-VAML", "ma_l1", "ma_vaml"), ("VPS helps MA-L1", "ma_l1_vps", "ma_l1"),
-          ("MA-L1 comparable to SLBO", "ma_l1", "slbo"), ("MA-L1 comparable to MLE", "ma_l1", "mle"))
+          ("MA-L1 comparable to SLBO (the paper's baseline)", "ma_l1", "slbo"),
+          ("MA-L1 comparable to MLE", "ma_l1", "mle"))
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,15 +48,17 @@ def table(curves, fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None) -
 
 def claims(curves, at_step: float | None = None) -> str:
     """Markdown table: per paper claim and env, the difference of final returns (a - b; ``curves`` of the return)
-    over seeds with its 95% bootstrap interval and the two-sided Welch p-value."""
+    over seeds with its 95% interval (Welch's t with 5 seeds or fewer), the two-sided Welch p-value, and that
+    p after Holm's correction over every test in the table, on which the verdict rests."""
     fin = seed_finals(curves, at_step=at_step)
     shown = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
-    lines = ["| claim | env | a − b (final return) | verdict |", "|---|---|---|---|"]
-    for text, a, b in CLAIMS:
-        for env in shown:
-            if (env, a) in fin and (env, b) in fin:
-                c = compare(fin[(env, a)][0], fin[(env, b)][0])
-                lines.append(f"| {text} | {env} | {c} | {label(a)} {c.verdict()} |")
+    rows = [(text, env, a, compare(fin[(env, a)][0], fin[(env, b)][0]))
+            for text, a, b in CLAIMS for env in shown if (env, a) in fin and (env, b) in fin]
+    tested = with_holm([c for *_, c in rows])
+    lines = [f"| claim | env | a − b (final return) | verdict (Holm over the {sum(np.isfinite(c.p) for c in tested)} "
+             "tests of this table) |", "|---|---|---|---|"]
+    for (text, env, a, _), c in zip(rows, tested):
+        lines.append(f"| {text} | {env} | {c} | {label(a)} {c.verdict()} |")
     return "\n".join(lines)
 
 
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
     print(plot_runs(args.root, args.figure, title=title, envs=args.envs))
     print(table(curves, at_step=args.at_step))
-    print("\nThe paper's claims (a - b over seeds; bootstrap interval and Welch test):\n")
+    print("\nThe paper's claims (a - b over seeds; Welch interval and test, Holm over the table):\n")
     print(claims(curves, at_step=args.at_step))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
     print(table(collect_curves(args.root, "one_step_error", args.envs), "{:.2g} ± {:.1g}", at_step=args.at_step))

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from deep.config import METHOD_NAMES
 from modeladv.plot import METHOD_COLORS, METHOD_LABELS, label, mean_sem_on_grid
@@ -44,10 +46,51 @@ def test_compare_hand_computed_and_against_welch():
     assert c.diff == 2.0 and (c.n_a, c.n_b) == (2, 3)
     # Welch by hand: s_a^2 = 2, s_b^2 = 0 -> t = 2 / sqrt(2/2) = 2, df = 1 (Cauchy) -> p = 1 - 2 atan(2) / pi
     assert abs(c.p - 0.29516723530086) < 1e-9
-    assert 0.0 <= c.ci[0] <= c.diff <= c.ci[1] <= 3.0  # bootstrap means of a lie in [1, 3]
+    # n <= 5: Welch's t interval, 2 ± t_{0.975, df=1} * se with se = 1; t_{0.975,1} = tan(0.475 pi) = 12.7062...
+    t = np.tan(0.475 * np.pi)
+    assert c.interval == "welch" and np.allclose(c.ci, (2 - t, 2 + t), rtol=1e-9)
     assert c.verdict() == "no significant difference"
-    far = compare(np.arange(10.0) + 100, np.arange(10.0))
-    assert far.verdict() == "higher" and far.p < 1e-10 and far.ci[0] > 90
+    far = compare(np.arange(10.0) + 100, np.arange(10.0))  # n = 10: the percentile bootstrap
+    assert far.interval == "bootstrap" and far.verdict() == "higher" and far.p < 1e-10 and far.ci[0] > 90
+    assert 90 < far.ci[0] <= far.diff <= far.ci[1] < 110  # bootstrap means lie within the samples' ranges
     assert compare([5.0], [1.0, 2.0]).verdict() == "too few seeds to test"
     with pytest.raises(ValueError, match="non-empty"):
         compare([], [1.0])
+
+
+def test_holm_hand_computed():
+    from modeladv.stats import Comparison, holm, with_holm
+
+    # sorted 0.01, 0.03, 0.04 of m = 3 tests: 3 * 0.01, max(0.03, 2 * 0.03), max(0.06, 1 * 0.04)
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan], rtol=1e-12)
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])
+    a, b = (Comparison(1.0, (0.5, 1.5), p, 3, 3) for p in (0.02, 0.03))
+    a2, b2 = with_holm([a, b])
+    assert (a2.p_holm, b2.p_holm) == (0.04, 0.04) and a2.verdict() == "higher"
+    assert Comparison(1.0, (0.5, 1.5), 0.03, 3, 3, p_holm=0.09).verdict() == "no significant difference"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-100, 100), min_size=2, max_size=5), st.lists(st.floats(-100, 100), min_size=2, max_size=5))
+def test_welch_interval_excludes_zero_exactly_when_welch_rejects(a, b):
+    """The t interval and the t test are the same statistic: 0 lies outside the 95% interval iff p < 0.05."""
+    from modeladv.stats import compare
+
+    c = compare(a, b)
+    assume(np.isfinite(c.p) and np.std(a) + np.std(b) > 1e-6 and abs(c.p - 0.05) > 1e-9)
+    assert c.ci[0] <= c.diff <= c.ci[1]
+    assert (c.ci[0] > 0 or c.ci[1] < 0) == (c.p < 0.05)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=12))
+def test_holm_is_monotone_bounded_and_no_smaller_than_p(p):
+    from modeladv.stats import holm
+
+    p = np.array(p)
+    q = holm(p)
+    ok = np.isfinite(p)
+    assert np.array_equal(np.isfinite(q), ok)
+    assert np.all(q[ok] >= p[ok] - 1e-15) and np.all(q[ok] <= 1.0)
+    order = np.argsort(p[ok], kind="stable")
+    assert np.all(np.diff(q[ok][order]) >= -1e-15)  # the adjusted values keep the raw order
