@@ -82,7 +82,10 @@ def mean_sem_on_grid(runs: Sequence[tuple[np.ndarray, np.ndarray]], n_points: in
 def plot_learning_curves(ax, curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
                          xlabel: str = "real environment steps", ylabel: str = "return",
                          title: str | None = None, colors: Mapping[str, str] | None = None) -> None:
-    """Draw mean ± s.e.m. over seeds for each label: ``curves[label] = [(x_seed0, y_seed0), ...]``."""
+    """Draw mean ± s.e.m. over seeds for each label: ``curves[label] = [(x_seed0, y_seed0), ...]``.
+
+    A curve ends where its shortest seed ends; where some seeds go further, their mean goes on as a dashed line
+    without a band, labelled with how many seeds it holds."""
     for label, runs in curves.items():
         if not runs:
             continue
@@ -90,6 +93,13 @@ def plot_learning_curves(ax, curves: Mapping[str, Sequence[tuple[np.ndarray, np.
         color = None if colors is None else colors.get(label)
         line, = ax.plot(grid, mean, label=f"{label} (n={n})", color=color)
         ax.fill_between(grid, mean - sem, mean + sem, alpha=0.25, color=line.get_color(), linewidth=0)
+        end = grid[-1]
+        longer = [(x, y) for x, y in runs if float(np.max(x)) > end]
+        if longer:
+            g2, m2, _, k = mean_sem_on_grid(longer)
+            keep = g2 >= end
+            ax.plot(g2[keep], m2[keep], linestyle="--", linewidth=1, color=line.get_color(),
+                    label=f"{label} (n={k} beyond {end:,.0f})")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

@@ -94,3 +94,23 @@ def test_holm_is_monotone_bounded_and_no_smaller_than_p(p):
     assert np.all(q[ok] >= p[ok] - 1e-15) and np.all(q[ok] <= 1.0)
     order = np.argsort(p[ok], kind="stable")
     assert np.all(np.diff(q[ok][order]) >= -1e-15)  # the adjusted values keep the raw order
+
+
+def test_a_curve_ends_with_its_shortest_seed_and_the_longer_seeds_go_on_dashed():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from modeladv.plot import plot_learning_curves
+
+    x_short, x_long = np.array([0.0, 100.0]), np.array([0.0, 100.0, 200.0, 300.0])
+    fig, ax = plt.subplots()
+    plot_learning_curves(ax, {"MA-L1": [(x_short, x_short), (x_long, 2 * x_long), (x_long, 4 * x_long)]})
+    solid, dashed = ax.get_lines()
+    assert solid.get_label() == "MA-L1 (n=3)" and solid.get_xdata().max() == 100.0
+    assert np.isclose(solid.get_ydata()[-1], (100 + 200 + 400) / 3)  # every seed at the shortest seed's end
+    assert dashed.get_linestyle() == "--" and dashed.get_label() == "MA-L1 (n=2 beyond 100)"
+    assert dashed.get_xdata().min() >= 100.0 and dashed.get_xdata().max() == 300.0
+    assert np.isclose(dashed.get_ydata()[-1], 3 * 300.0)  # the mean of the two longer seeds only
+    plt.close(fig)
