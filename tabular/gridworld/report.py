@@ -139,27 +139,29 @@ def claims_table(runs: Mapping[int, Mapping[str, list[dict]]]) -> str:
 
     * "a beats b" (value-aware vs MLE; upper bound vs direct): AUC difference ``a - b`` and the difference in
       steps to return > 1 (``b - a``, positive when ``a`` is faster; a censored seed counts as its budget), each
-      with a 95% bootstrap interval and a two-sided Welch p (:func:`modeladv.stats.compare`). Verdict "holds"
-      when the AUC interval lies above 0, "reversed" below 0, else "not shown".
+      with a 95% interval and a two-sided Welch p (:func:`modeladv.stats.compare`), and the AUC test's p after
+      Holm's correction over every AUC test of the table. Verdict "holds" when the AUC interval lies above 0 and
+      the Holm-corrected p is below 0.05, "reversed" likewise below 0, else "not shown".
     * "MLE degrades with size more than value-aware": the drop of AUC / optimum from the smallest to the largest
       size, MLE's drop minus the value-aware method's, with a bootstrap interval over the four groups of seeds.
     """
     from modeladv.plot import label
-    from modeladv.stats import compare
+    from modeladv.stats import compare, with_holm
 
     st = seed_stats(runs)
-    lines = ["| claim | grid | a vs b | AUC a − b [95% CI], Welch p | steps to return > 1, b − a [95% CI] | verdict |",
-             "|---|---|---|---|---|---|"]
-    for size in sorted(runs):
-        for claim, a, b in CLAIMS:
-            if (size, a) not in st or (size, b) not in st:
-                continue
-            A, B = st[(size, a)], st[(size, b)]
-            c, f = compare(A["auc"], B["auc"]), compare(B["first"], A["first"])
-            verdict = "holds" if c.ci[0] > 0 else "reversed" if c.ci[1] < 0 else "not shown"
-            lines.append(f"| {claim} | {size}x{size} | {label(a)} vs {label(b)} (n = {c.n_a}, {c.n_b}) | "
-                         f"{c.diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], p = {c.p:.2g} | "
-                         f"{f.diff:+.0f} [{f.ci[0]:+.0f}, {f.ci[1]:+.0f}] | {verdict} |")
+    pairs = [(size, claim, a, b) for size in sorted(runs) for claim, a, b in CLAIMS
+             if (size, a) in st and (size, b) in st]
+    aucs = with_holm([compare(st[(size, a)]["auc"], st[(size, b)]["auc"]) for size, _, a, b in pairs])
+    lines = [f"| claim | grid | a vs b | AUC a − b [95% CI], Welch p, Holm p (over {len(pairs)}) | "
+             "steps to return > 1, b − a [95% CI] | verdict |", "|---|---|---|---|---|---|"]
+    for (size, claim, a, b), c in zip(pairs, aucs):
+        f = compare(st[(size, b)]["first"], st[(size, a)]["first"])
+        significant = np.isfinite(c.p_holm) and c.p_holm < 0.05
+        verdict = ("holds" if c.ci[0] > 0 else "reversed" if c.ci[1] < 0 else "not shown") if significant \
+            else "not shown"
+        lines.append(f"| {claim} | {size}x{size} | {label(a)} vs {label(b)} (n = {c.n_a}, {c.n_b}) | "
+                     f"{c.diff:+.3f} [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], p = {c.p:.2g}, Holm {c.p_holm:.2g} | "
+                     f"{f.diff:+.0f} [{f.ci[0]:+.0f}, {f.ci[1]:+.0f}] | {verdict} |")
     sizes = sorted(runs)
     if len(sizes) >= 2:
         s0, s1 = sizes[0], sizes[-1]
