@@ -3,6 +3,7 @@ assignments/grade.py). The solution earns full marks, the unanswered student ver
 student versions are what the build generates."""
 
 import importlib.util
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -134,13 +135,44 @@ def test_grade_cli_rejects_unknown_assignment_missing_autograder_and_submissions
         grade_mod._submissions([str(tmp_path / "empty")] if (tmp_path / "empty").mkdir() is None else [])
 
 
+needs_sandbox = pytest.mark.skipif(shutil.which("bwrap") is None,
+                                   reason="grading untrusted notebooks needs bubblewrap (apt-get install bubblewrap)")
+BLANK_A3 = ASSIGNMENTS / "student" / "a3_eq5_counterexample" / "a3_eq5_counterexample.ipynb"
+
+
+@needs_sandbox
 def test_grade_cli_writes_a_csv_with_written_columns_to_fill_in(tmp_path, capsys):
     import csv
 
-    blank = ASSIGNMENTS / "student" / "a3_eq5_counterexample" / "a3_eq5_counterexample.ipynb"
-    assert grade_mod.main(["a3_eq5_counterexample", str(blank), "-o", str(tmp_path / "g.csv")]) == 0
+    assert grade_mod.main(["a3_eq5_counterexample", str(BLANK_A3), "-o", str(tmp_path / "g.csv"), "--seed", "5"]) == 0
     (row,) = list(csv.DictReader(open(tmp_path / "g.csv")))
     assert row["q5 (written)"] == "" and row["autograded total"] == "0.0" and row["autograded possible"] == "13.0"
+    assert "cell 10: TypeError" in row["notes"]  # the blank template's demo cell fails on its `...`
+
+
+@needs_sandbox
+def test_grade_cli_verbose_prints_the_sandbox_the_failures_and_the_notes(capsys, monkeypatch):
+    monkeypatch.setenv("MODELADV_COURSE_SEED", "5")
+    assert grade_mod.main(["a3_eq5_counterexample", str(BLANK_A3), "-v"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sandbox: bwrap") and "    q1: " in out and "    note: cell 10: TypeError" in out
+
+
+def test_grade_cli_demands_a_course_seed(monkeypatch, capsys):
+    monkeypatch.delenv("MODELADV_COURSE_SEED", raising=False)
+    with pytest.raises(SystemExit) as e:
+        grade_mod.main(["a3_eq5_counterexample", str(BLANK_A3)])
+    assert e.value.code == 2 and "no course seed" in capsys.readouterr().err
+
+
+def test_grade_cli_refuses_without_a_sandbox_unless_unsafe(monkeypatch, capsys):
+    import secure
+
+    monkeypatch.setattr(secure, "sandbox_status", lambda: (False, "no sandbox: bwrap is not installed"))
+    with pytest.raises(SystemExit) as e:
+        grade_mod.main(["a3_eq5_counterexample", str(BLANK_A3), "--seed", "5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and "no sandbox: bwrap is not installed; refusing" in err[-1]
 
 
 def test_student_bundle_has_no_instructor_material(tmp_path, monkeypatch):
@@ -149,7 +181,7 @@ def test_student_bundle_has_no_instructor_material(tmp_path, monkeypatch):
     out = build_mod.bundle(tmp_path / "course")
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == NAMES
     names = {p.name for p in out.rglob("*")}
-    assert not names & {"grading_utils.py", "questions.py", "secure.py", "source"}
+    assert not names & {"grading_utils.py", "questions.py", "secure.py", "sandbox.py", "_collect.py", "source"}
     # a solution that slipped into a student version stops the bundle
     fake = tmp_path / "fake"
     shutil.copytree(ASSIGNMENTS / "student", fake / "student")

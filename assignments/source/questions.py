@@ -1,6 +1,7 @@
-"""What the clean-process grader (``assignments/secure.py``) asks of each graded question: the student function's
+"""What the sandboxed grader (``assignments/secure.py``) asks of each graded question: the student function's
 name (stable across semesters), its points split in two parts, the ``tabular`` names it may use, and the
-instances with their reference answers, drawn in the grader's process from a per-course seed.
+instances with their reference answers, drawn in the grader's process from a per-course seed. The allowed names
+of an assignment's questions are all the sandbox's student-side ``tabular`` holds (``assignments/sandbox.py``).
 
 Instructor material: kept out of the student bundle (``assignments/build.py --bundle``).
 
