@@ -1,9 +1,12 @@
-"""modeladv sweep through Ray Tune: a tiny sweep, its resume, its skip of finished runs, and bad addresses."""
+"""modeladv sweep through Ray Tune: a tiny sweep, its resume, its skip of finished runs, failed trials named in one
+line, bad addresses, and the one-line fix for Ray's token authentication (the real two-node cluster is in
+test_sweep_cluster.py, slow)."""
 
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +15,8 @@ torch = pytest.importorskip("torch")
 
 from deep.algorithm import train_run  # noqa: E402
 from deep.config import make_config  # noqa: E402
-from deep.sweep import check_address, plan  # noqa: E402
+from deep.sweep import (CLUSTER_DOC, auth_hint, check_address, check_auth, failed_trials_message, plan,  # noqa: E402
+                        token_source, wait_for_root)
 from modeladv.rundir import RunDir, find_runs, read_metrics  # noqa: E402
 
 SMALL = dict(n_real=100, k_model=2, k_policy=1, policy_samples=40, refresh_samples=40, rollout_envs=4)
@@ -47,6 +51,14 @@ def test_a_sweep_runs_through_ray_resumes_exactly_and_skips_finished_runs(tmp_pa
     stamps = {p: (p / "metrics.csv").stat().st_mtime_ns for p in runs.values()}
     assert modeladv(*args).returncode == 0  # rerun: every trial finds its run finished
     assert {p: (p / "metrics.csv").stat().st_mtime_ns for p in runs.values()} == stamps
+    # a trial that raises (here: its run locked by this process) ends the sweep in one line naming it
+    with RunDir(runs["mle"]).lock():
+        out = modeladv(*args)
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(err) == 1, out.stderr[-2000:]
+    assert err[0].startswith("modeladv sweep: error: 1 of 2 trials failed: pendulum-mbbl mle seed 0 alpha 1 (")
+    assert f"({runs['mle']}); first error: " in err[0] and f"is in use by process {os.getpid()}" in err[0]
+    assert err[0].endswith("rerun the same command to resume them from their checkpoints")
 
 
 def test_an_unreachable_cluster_is_a_one_line_error_within_15_s(tmp_path):
@@ -58,6 +70,93 @@ def test_an_unreachable_cluster_is_a_one_line_error_within_15_s(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1
     with pytest.raises(ValueError, match="host:port"):
         check_address("nonsense")
+
+
+def test_failed_trials_are_one_line_naming_their_runs_and_the_first_error():
+    class ActorUnavailableError(Exception):  # what Ray 2.60 raises for a trial whose node was killed
+        pass
+
+    lost = ActorUnavailableError("The actor 5023 is unavailable: The actor is temporarily unavailable: RpcError: "
+                                 "RPC error: Socket closed rpc_code: 14.")
+    cfgs = plan(["pendulum-mbbl"], ["mle", "ma_l1"], 3, [300])
+    msg = failed_trials_message([(cfgs[1], "/r/deep/ab/seed0", lost)], 6)
+    assert msg == ("1 of 6 trials failed: pendulum-mbbl ma_l1 seed 0 alpha 0.05 (/r/deep/ab/seed0); first error: "
+                   "ActorUnavailableError: The actor 5023 is unavailable: The actor is temporarily unavailable: "
+                   "RpcError: RPC error: Socket closed rpc_code: 14.; rerun the same command to resume them from "
+                   "their checkpoints")
+    # a trial's own exception arrives as a traceback: its last line already names the type
+    tb = "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad input\n"
+    msg = failed_trials_message([(c, f"/r/{i}", tb) for i, c in enumerate(cfgs[:5])], 6)
+    assert "\n" not in msg and msg.startswith("5 of 6 trials failed: pendulum-mbbl mle seed 0 alpha 1 (/r/0); ")
+    assert "(/r/2); and 2 more; first error: ValueError: bad input; rerun" in msg and "/r/3" not in msg
+    long = failed_trials_message([(cfgs[0], "/r", RuntimeError("x" * 1000))], 1)
+    error = long.split("first error: ")[1].split("; rerun")[0]  # cut to 300 characters
+    assert error == "RuntimeError: " + "x" * (300 - len("RuntimeError: ") - 3) + "..."
+
+
+def test_a_trial_on_a_node_without_the_run_root_names_it(tmp_path):
+    import re
+    import socket
+
+    wait_for_root(tmp_path, timeout=0)  # there: returns at once
+    with pytest.raises(ValueError, match=re.escape(f"run root {tmp_path / 'elsewhere'} does not exist on node "
+                                                   f"{socket.gethostname()}: every node needs the driver's run root")):
+        wait_for_root(tmp_path / "elsewhere", timeout=0.3, poll=0.1)
+
+
+RAY_REFUSAL = ("AuthenticationError: RPC error: InvalidAuthToken: Authentication token is missing or incorrect. Note: "
+               "RAY_AUTH_MODE is currently 'disabled' (not 'token').")  # Ray 2.60's words, as check_auth sees them
+
+
+def test_token_source_follows_rays_order(tmp_path):
+    home, other = tmp_path / "home", tmp_path / "token"
+    assert token_source({}, home) is None
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("a" * 64)
+    other.write_text("b" * 64)
+    assert token_source({}, home) == str(home / ".ray" / "auth_token")
+    assert token_source({"RAY_AUTH_TOKEN_PATH": str(other)}, home) == str(other)
+    assert token_source({"RAY_AUTH_TOKEN": "c", "RAY_AUTH_TOKEN_PATH": str(other)}, home) == "RAY_AUTH_TOKEN"
+    assert token_source({"RAY_AUTH_TOKEN": " "}, home) == str(home / ".ray" / "auth_token")  # empty: skipped
+    with pytest.raises(ValueError, match=r"RAY_AUTH_TOKEN_PATH names .*missing, which does not exist"):
+        token_source({"RAY_AUTH_TOKEN_PATH": str(tmp_path / "missing")}, home)
+
+
+def test_auth_hint_names_the_fix_for_each_token_setup(tmp_path):
+    home = tmp_path / "home"
+    # not an authentication failure: no hint, the caller reports it as it is
+    assert auth_hint("h:6379", "RpcError: Timed out while waiting for GCS to become available.", {}, home) is None
+    head = "the Ray cluster at h:6379 requires token authentication: "
+    doc = (Path(__file__).parents[2] / CLUSTER_DOC).read_text()  # the page every hint points to
+    assert "RAY_AUTH_MODE=token" in doc and "RAY_AUTH_TOKEN" in doc
+    # a fresh shell: the driver sends no token to an explicit address unless RAY_AUTH_MODE=token
+    assert auth_hint("h:6379", RAY_REFUSAL, {}, home) == (
+        head + "set RAY_AUTH_MODE=token here and put the head node's token in one of RAY_AUTH_TOKEN, the file named "
+        f"by RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token (see {CLUSTER_DOC})")
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("a" * 64)  # what any local sweep leaves behind
+    assert auth_hint("h:6379", RAY_REFUSAL, {}, home) == (
+        head + f"set RAY_AUTH_MODE=token here: Ray then sends the token in {home / '.ray' / 'auth_token'}, which "
+        f"must be the head node's (see {CLUSTER_DOC})")
+    assert auth_hint("h:6379", RAY_REFUSAL, {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "x"}, home) == (
+        head + "the token in RAY_AUTH_TOKEN is not the cluster's: the driver and every node need the head node's "
+        f"token (see {CLUSTER_DOC})")
+    assert auth_hint("h:6379", RAY_REFUSAL, {"RAY_AUTH_MODE": "TOKEN"}, tmp_path / "empty") == (
+        head + "RAY_AUTH_MODE=token is set but no token was found in RAY_AUTH_TOKEN, the file named by "
+        f"RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token: put the head node's token there (see {CLUSTER_DOC})")
+
+
+def test_token_mode_without_a_token_is_one_line_before_any_connection(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    # port 1 answers nothing: the error comes from the check before Ray's client (which would abort the process)
+    with pytest.raises(ValueError, match="^the Ray cluster at 127.0.0.1:1 requires token authentication: "
+                                         "RAY_AUTH_MODE=token is set but no token was found"):
+        check_auth("127.0.0.1:1")
+    assert check_auth("auto") is None and check_auth("ray://head:10001") is None  # left to Ray
 
 
 def test_plan_orders_seed_major_and_sweeps_alpha():
@@ -106,8 +205,6 @@ def test_alpha_table_selects_the_highest_mean_and_draws_it(tmp_path):
 
 def _ray_processes(session: int) -> list[int]:
     """PIDs of live processes in process group/session ``session`` (the sweep and everything Ray started)."""
-    from pathlib import Path
-
     out = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
