@@ -34,12 +34,14 @@ import torch
 
 from deep.config import RunConfig, run_dir, run_path
 from deep.envs import make_spec
-from deep.models import DynamicsModel
+from deep.models import DynamicsModel, fold_normalizers, folded_forward
 from deep.objectives import METHODS, VALUE_AWARE, frozen, model_loss
-from deep.policy import GaussianPolicy, ValueNet, fit_value, gae, trpo_step
+from deep.policy import GaussianPolicy, ValueNet, adam_state, adam_step, fit_value, gae, trpo_step
 from modeladv.rundir import RunDir, atomic_write_bytes, execute
 
 __all__ = ["resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
+
+_NUMPY_ACT = {None: None, torch.tanh: np.tanh, torch.relu: lambda x: np.maximum(x, 0)}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -128,14 +130,26 @@ class Trainer:
 
     # ------------------------------------------------------------------ line 4: real data
     def collect(self, n: int) -> list[float]:
-        """Run the policy for ``n`` real steps; returns the returns of the episodes that finished."""
+        """Run the policy for ``n`` real steps; returns the returns of the episodes that finished.
+
+        The policy runs in numpy on one row per step (its normalizer folded into its first layer), with the
+        noise of all ``n`` steps drawn first from the run's torch generator."""
         finished = []
-        for _ in range(n):
+        layers = [(Wt.cpu().numpy(), b.cpu().numpy(), _NUMPY_ACT[act])
+                  for Wt, b, act in fold_normalizers(self.policy.mu, self.policy.obs_norm.mean,
+                                                     self.policy.obs_norm.std)]
+        with torch.no_grad():
+            noise = (torch.randn((n, self.spec.act_dim), generator=self.g) * self.policy.log_std.exp().cpu()).numpy()
+        for i in range(n):
             if self.obs is None:
                 self.obs, _ = self.env.reset(seed=int(self.rng.integers(2 ** 31)))
                 self.ep_step, self.ep_return = 0, 0.0
-            s = torch.as_tensor(self.obs, dtype=torch.float32, device=self.device)[None]
-            a = np.clip(self.policy.sample(s, self.g)[0].cpu().numpy(), -1.0, 1.0)
+            x = np.asarray(self.obs, np.float32)
+            for Wt, b, act in layers:
+                x = x @ Wt + b
+                if act is not None:
+                    x = act(x)
+            a = np.clip(x + noise[i], -1.0, 1.0)
             o2, r, term, _, _ = self.env.step(a)
             self.ep_step += 1
             self.ep_return += float(r)
@@ -161,30 +175,52 @@ class Trainer:
         self.box = (lo - width, hi + width)
 
     # ------------------------------------------------------------------ rollouts in the learned model
-    @torch.no_grad()
+    @torch.inference_mode()
     def model_rollout(self, n_samples: int) -> dict[str, torch.Tensor]:
-        """``n_samples`` model steps in ``rollout_envs`` columns, time-major (T, B, ...)."""
+        """``n_samples`` model steps in ``rollout_envs`` columns, time-major (T, B, ...).
+
+        Each step runs the policy and the model with their normalizers folded into their weights
+        (``deep.models.fold_normalizers``). The policy noise of all T steps is drawn first, in one call; start
+        states are drawn only at steps where some column ends; rewards are computed for all steps at the end."""
         B = self.cfg.rollout_envs
         T = n_samples // B
-        spec, dev = self.spec, self.device
-        s = spec.start_fn(B, self.g).to(dev)
-        ep_t = torch.zeros(B, device=dev)
-        out: dict[str, list] = {k: [] for k in ("s", "a", "r", "s2", "done", "trunc")}
-        for _ in range(T):
-            a = self.policy.sample(s, self.g)
-            ac = a.clamp(-1.0, 1.0)
-            s2 = torch.nan_to_num(self.model(s, ac)).clamp(self.box[0], self.box[1])
-            r = spec.reward_fn(s, ac, s2)
-            done = spec.done_fn(s2)
-            ep_t += 1
-            trunc = (ep_t >= spec.max_steps) & ~done
-            for k, v in zip(out, (s, a, r, s2, done, trunc)):
-                out[k].append(v)
-            end = done | trunc
-            starts = spec.start_fn(B, self.g).to(dev)
-            s = torch.where(end[:, None], starts, s2)
-            ep_t = torch.where(end, torch.zeros_like(ep_t), ep_t)
-        return {k: torch.stack(v) for k, v in out.items()}
+        spec, dev, pol = self.spec, self.device, self.policy
+        S, A = spec.obs_dim, spec.act_dim
+        model = self.model.folded()
+        policy = fold_normalizers(pol.mu, pol.obs_norm.mean, pol.obs_norm.std)
+        x = torch.empty(T + 1, B, S, device=dev)  # s_0 .. s_T; s_{t+1} is step t's prediction unless it ended
+        acts = torch.empty(T, B, A, device=dev)
+        done = torch.zeros(T, B, dtype=torch.bool, device=dev)
+        trunc = torch.zeros(T, B, dtype=torch.bool, device=dev)
+        inp = torch.empty(B, S + A, device=dev)  # (s, clamped a): the folded model's input
+        inp_s, inp_a = inp[:, :S], inp[:, S:]
+        x[0] = spec.start_fn(B, self.g).to(dev)
+        noise = torch.randn((T, B, A), generator=self.g).to(dev) * pol.log_std.exp()
+        start = torch.zeros(B, dtype=torch.long, device=dev)  # the step at which each column's episode began
+        ended = []  # (t, columns that ended, their predicted s_{t+1})
+        lo, hi = self.box
+        xs, a_t, noise_t, done_t = x.unbind(0), acts.unbind(0), noise.unbind(0), done.unbind(0)
+        for t in range(T):
+            s, s2 = xs[t], xs[t + 1]
+            folded_forward(policy, s, out=a_t[t]).add_(noise_t[t])
+            inp_s.copy_(s)
+            torch.clamp(a_t[t], -1.0, 1.0, out=inp_a)
+            folded_forward(model, inp, out=s2).add_(s)
+            torch.nan_to_num(s2, out=s2).clamp_(lo, hi)
+            end = spec.done_fn(s2)
+            done_t[t].copy_(end)
+            if t + 1 >= spec.max_steps:  # no column can reach the time limit earlier
+                torch.logical_and(t + 1 - start >= spec.max_steps, ~end, out=trunc[t])
+                end = end | trunc[t]
+            if bool(end.any()):
+                ended.append((t, end, s2[end].clone()))
+                s2.copy_(torch.where(end[:, None], spec.start_fn(B, self.g).to(dev), s2))
+                start.masked_fill_(end, t + 1)
+        nxt = x[1:].clone()
+        for t, end, pred in ended:
+            nxt[t, end] = pred
+        r = spec.reward_fn(x[:-1].reshape(-1, S), acts.clamp(-1.0, 1.0).reshape(-1, A), nxt.reshape(-1, S))
+        return {"s": x[:-1], "a": acts, "r": r.reshape(T, B), "s2": nxt, "done": done, "trunc": trunc}
 
     @torch.no_grad()
     def _advantages(self, ro: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,6 +247,8 @@ class Trainer:
         reward = self.spec.reward_fn if cfg.reward_term else None
         sums: dict[str, float] = {}
         vloss = []
+        params = list(self.model.parameters())
+        state = adam_state(self.model_opt, params)
         for k in range(cfg.k_model):
             if self.value_aware and k % cfg.value_refresh_every == 0:
                 vloss.append(self.refresh_value(cfg.refresh_samples))
@@ -220,13 +258,14 @@ class Trainer:
             a = torch.as_tensor(a_np, device=self.device)
             loss, parts = model_loss(cfg.method, self.model, value, s, a, cfg.alpha, cfg.lam, cfg.mle_weight,
                                      reward, cfg.gamma)
-            if cfg.model_weight_decay:
-                loss = loss + 0.5 * cfg.model_weight_decay * sum(p.pow(2).sum() for p in self.model.parameters())
-            self.model_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.model_max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.model_max_grad_norm)
-            self.model_opt.step()
+            grads = list(torch.autograd.grad(loss, params))
+            with torch.no_grad():
+                if cfg.model_weight_decay:  # the gradient of 0.5 * wd * sum(w^2)
+                    torch._foreach_add_(grads, params, alpha=cfg.model_weight_decay)
+                if cfg.model_max_grad_norm:  # clip_grad_norm_'s rule
+                    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+                    torch._foreach_mul_(grads, (cfg.model_max_grad_norm / (norm + 1e-6)).clamp(max=1.0))
+            adam_step(self.model_opt, params, grads, state)
             for key, v in parts.items():
                 sums[key] = sums.get(key, 0.0) + v / cfg.k_model
         out = {"model_loss": sums["main"], "vps_loss": sums.get("vps", math.nan),

@@ -139,3 +139,92 @@ def test_constant_returns_do_not_blow_up_a_floored_normalized_value():
         assert float(v.out_std) == pytest.approx(min_std, rel=1e-6)  # flat targets: sigma sits on the floor
         out[min_std] = float(v.net[-1].weight.detach().abs().max())
     assert out[1e-6] > 1e3 * out[1.0]  # the unfloored last layer is rescaled by about sigma_old / 1e-6
+
+
+def _policy_with_stats(seed=0):
+    torch.manual_seed(seed)
+    pol = GaussianPolicy(5, 3, hidden=(16, 8), init_log_std=-0.3)
+    s = torch.randn(300, 5) * torch.tensor([1.0, 3.0, 0.5, 2.0, 1.0]) + 0.7
+    pol.obs_norm.fit(s)
+    with torch.no_grad():
+        pol.log_std.copy_(torch.tensor([0.2, -0.5, 0.0]))
+    return pol, s
+
+
+def test_fisher_vector_product_is_the_kl_hessian():
+    """The analytic Fisher product equals the Hessian of mean KL(pi_old || pi) at pi_old (double backward)."""
+    from deep.policy import _kl, _mean_params, _tanh_forward, fisher_vector_product
+    pol, s = _policy_with_stats()
+    params = list(pol.parameters())
+    with torch.no_grad():
+        mu_old, ls_old = (t.clone() for t in pol.dist(s))
+    grad = torch.autograd.grad(_kl(pol, s, mu_old, ls_old), params, create_graph=True)
+    flat = torch.cat([x.reshape(-1) for x in grad])
+    weights, biases = _mean_params(pol)
+    with torch.no_grad():
+        hs, _ = _tanh_forward(weights, biases, pol.obs_norm(s))
+    for k in range(3):
+        v = torch.randn(flat.numel(), generator=torch.Generator().manual_seed(k))
+        hv = torch.cat([x.reshape(-1) for x in torch.autograd.grad(flat @ v, params, retain_graph=True)])
+        with torch.no_grad():
+            fv = fisher_vector_product(weights, hs, pol.log_std.detach(), v, damping=0.1)
+        torch.testing.assert_close(fv, hv + 0.1 * v, rtol=1e-4, atol=1e-5)
+
+
+def test_tanh_mlp_products_match_autograd():
+    from deep.policy import _mean_params, _tanh_forward, tanh_mlp_jvp, tanh_mlp_vjp
+    pol, s = _policy_with_stats(1)
+    weights, biases = _mean_params(pol)
+    x = pol.obs_norm(s).detach()
+    params = [p for W, b in zip(weights, biases) for p in (W, b)]
+    with torch.no_grad():
+        hs, y = _tanh_forward(weights, biases, x)
+    dy = torch.randn_like(y)
+    ref = torch.autograd.grad((_tanh_forward(weights, biases, x)[1] * dy).sum(), params)
+    for got, want in zip(tanh_mlp_vjp(weights, hs, dy), ref):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    v = [torch.randn_like(p) for p in params]
+    f = lambda *ps: _tanh_forward(list(ps[0::2]), list(ps[1::2]), x)[1]  # noqa: E731
+    _, want = torch.func.jvp(f, tuple(p.detach() for p in params), tuple(v))
+    torch.testing.assert_close(tanh_mlp_jvp(weights, hs, v), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("value_norm", [False, True])
+def test_fit_value_equals_autograd_regression_with_torch_adam(value_norm):
+    """The hand-written minibatch steps and fused Adam give what autograd and ``torch.optim.Adam`` give:
+    the same permutations (same generator), a last minibatch of 8 of 40 rows, two calls (Adam state kept)."""
+    torch.manual_seed(0)
+    fast = ValueNet(4, hidden=(12, 6), normalize_output=value_norm)
+    ref = ValueNet(4, hidden=(12, 6), normalize_output=value_norm)
+    ref.load_state_dict(fast.state_dict())
+    s = torch.randn(40, 4) * 2 + 1
+    target = s[:, 0] * 3 - s[:, 1].pow(2) + 5
+    for m in (fast, ref):
+        m.obs_norm.fit(s)
+    opt_fast = torch.optim.Adam(fast.parameters(), lr=1e-2)
+    opt_ref = torch.optim.Adam(ref.parameters(), lr=1e-2, foreach=False)
+    g_fast, g_ref = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    for _ in range(2):
+        loss = fit_value(fast, opt_fast, s, target, epochs=3, batch_size=16, g=g_fast)
+        t = target
+        if value_norm:
+            ref.set_output_stats(t.mean(), t.std(unbiased=False), preserve=bool(ref.out_set))
+            t = (t - ref.out_mean) / ref.out_std
+        x = ref.obs_norm(s).detach()
+        for _ in range(3):
+            perm = torch.randperm(40, generator=g_ref)
+            tot = 0.0
+            for i in range(0, 40, 16):
+                idx = perm[i:i + 16]
+                l = (ref.net(x[idx]).squeeze(-1) - t[idx]).pow(2).mean()
+                opt_ref.zero_grad()
+                l.backward()
+                opt_ref.step()
+                tot += float(l.detach()) * len(idx)
+        want = tot / 40 * (float(ref.out_std) ** 2 if value_norm else 1.0)
+        assert loss == pytest.approx(want, rel=1e-4)
+        for (k, a), b in zip(fast.state_dict().items(), ref.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=k)
+    st_fast, st_ref = opt_fast.state_dict()["state"], opt_ref.state_dict()["state"]
+    for k in st_ref:
+        assert float(st_fast[k]["step"]) == float(st_ref[k]["step"]) == 6 * 3

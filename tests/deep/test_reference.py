@@ -1,7 +1,10 @@
-"""The deep loop logs the same numbers as the release before the run layer moved (commit f847f36).
+"""The deep loop logs the same numbers as the release that wrote ``tests/deep/data/*.csv``.
 
-``tests/deep/data/*.csv`` were written by that release's ``deep.algorithm.train_run`` for the configs below
-(methods then spelled ``ma-l1-vps``/``ma-vaml``); every column but the wall time must agree exactly.
+The files were first written by commit f847f36 and kept through the run-layer move; the fast loop (issue 21:
+policy noise drawn per rollout, start states drawn only where a column ends, folded normalizers, hand-written
+value-fit and Fisher products, fused Adam) draws and rounds differently, so they were rewritten by
+``python tests/deep/test_reference.py`` (``deep.algorithm.train_run`` for the configs below); every column but
+the wall time must agree exactly.
 """
 
 from pathlib import Path
@@ -30,3 +33,14 @@ def test_same_seeds_give_the_same_logged_numbers(tmp_path, env, method):
     for key in old:
         if key != "wall_s":
             np.testing.assert_array_equal(new[key], old[key], err_msg=key)
+
+
+if __name__ == "__main__":  # rewrite the reference logs with the current code
+    import shutil
+    import tempfile
+
+    torch.set_num_threads(1)
+    for env, method in [("pendulum", "ma_l1_vps"), ("cartpole", "slbo"), ("acrobot", "ma_vaml")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = train_run(make_config(env, method, **SMALL), root=tmp, progress=False)
+            shutil.copyfile(path / "metrics.csv", DATA / f"{env}_{method}.csv")
