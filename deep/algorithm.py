@@ -39,9 +39,25 @@ from deep.objectives import METHODS, VALUE_AWARE, frozen, model_loss
 from deep.policy import GaussianPolicy, ValueNet, adam_state, adam_step, fit_value, gae, trpo_step
 from modeladv.rundir import RunDir, atomic_write_bytes, execute
 
-__all__ = ["resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
+__all__ = ["ou_step", "truncated_normal_init", "resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
 
 _NUMPY_ACT = {None: None, torch.tanh: np.tanh, torch.relu: lambda x: np.maximum(x, 0)}
+
+
+def ou_step(x: np.ndarray, theta: float, sigma: float, eps: np.ndarray) -> np.ndarray:
+    """One step of an Ornstein-Uhlenbeck process around 0 (unit time step): ``x + theta (0 - x) + sigma eps``,
+    ``eps ~ N(0, I)``; shapes (A,)."""
+    return x - theta * x + sigma * eps
+
+
+def truncated_normal_init(net: torch.nn.Module, std: float) -> None:
+    """Every linear layer of ``net``: weights from ``N(0, std^2)`` truncated to ``[-2 std, 2 std]`` (TensorFlow's
+    truncated normal), zero biases; draws from torch's global generator (the caller seeds it)."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+                torch.nn.init.zeros_(m.bias)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -111,6 +127,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]):  # initialization from the run's seed, global RNG untouched
             torch.manual_seed(cfg.seed)
             self.model = DynamicsModel(spec.obs_dim, spec.act_dim, cfg.model_hidden, spec.position_dims)
+            if cfg.model_init_std:
+                truncated_normal_init(self.model.net, cfg.model_init_std)
             self.policy = GaussianPolicy(spec.obs_dim, spec.act_dim, cfg.policy_hidden, cfg.init_log_std)
             self.value = ValueNet(spec.obs_dim, cfg.value_hidden, normalize_output=cfg.value_norm,
                                    min_std=cfg.value_norm_min_std)
@@ -121,6 +139,7 @@ class Trainer:
         self.buffer = ReplayBuffer(max(cfg.steps, 1), spec.obs_dim, spec.act_dim)
         self.env = spec.make()
         self.obs: np.ndarray | None = None  # None: the next real step starts a new episode
+        self.ou = np.zeros(spec.act_dim)  # the exploration noise's state: one process per run, never reset
         self.ep_step, self.ep_return = 0, 0.0
         self.step, self.iteration, self.last_return, self.wall = 0, 0, math.nan, 0.0
         self.main_name, self.use_vps = METHODS[cfg.method]
@@ -140,6 +159,8 @@ class Trainer:
                                                      self.policy.obs_norm.std)]
         with torch.no_grad():
             noise = (torch.randn((n, self.spec.act_dim), generator=self.g) * self.policy.log_std.exp().cpu()).numpy()
+            # drawn only when used, so runs without it keep their random stream
+            eps = torch.randn((n, self.spec.act_dim), generator=self.g).numpy() if self.cfg.ou_sigma else None
         for i in range(n):
             if self.obs is None:
                 self.obs, _ = self.env.reset(seed=int(self.rng.integers(2 ** 31)))
@@ -149,6 +170,9 @@ class Trainer:
                 x = x @ Wt + b
                 if act is not None:
                     x = act(x)
+            if eps is not None:
+                self.ou = ou_step(self.ou, self.cfg.ou_theta, self.cfg.ou_sigma, eps[i])
+                x = x + self.ou
             a = np.clip(x + noise[i], -1.0, 1.0)
             o2, r, term, _, _ = self.env.step(a)
             self.ep_step += 1
@@ -237,11 +261,16 @@ class Trainer:
         _, target = self._advantages(ro)
         S = ro["s"].shape[-1]
         return fit_value(self.value, self.value_opt, ro["s"].reshape(-1, S), target.reshape(-1),
-                         self.cfg.value_epochs, self.cfg.value_batch, g=self.g)
+                         self.cfg.value_epochs, self.cfg.value_batch, g=self.g,
+                         max_grad_norm=self.cfg.value_max_grad_norm)
 
     # ------------------------------------------------------------------ lines 5-9: model updates
-    def update_model(self) -> dict[str, float]:
+    def update_model(self, n_updates: int | None = None) -> dict[str, float]:
+        """``n_updates`` (default ``k_model``) model steps, with value refreshes between them (lines 5-9)."""
         cfg = self.cfg
+        n_updates = cfg.k_model if n_updates is None else n_updates
+        # SLBO's loss averaged over its h steps is its sum divided by h
+        alpha = cfg.alpha / self.horizon if (cfg.slbo_mean_over_h and self.main_name == "slbo") else cfg.alpha
         starts = self.buffer.segment_starts(self.horizon)
         value = frozen(self.value)
         reward = self.spec.reward_fn if cfg.reward_term else None
@@ -249,14 +278,14 @@ class Trainer:
         vloss = []
         params = list(self.model.parameters())
         state = adam_state(self.model_opt, params)
-        for k in range(cfg.k_model):
-            if self.value_aware and k % cfg.value_refresh_every == 0:
+        for k in range(n_updates):
+            if self.value_aware and not cfg.refresh_after and k % cfg.value_refresh_every == 0:
                 vloss.append(self.refresh_value(cfg.refresh_samples))
             idx = starts[self.rng.integers(len(starts), size=cfg.model_batch)]
             s_np, a_np = self.buffer.segments(idx, self.horizon)
             s = torch.as_tensor(s_np, device=self.device)
             a = torch.as_tensor(a_np, device=self.device)
-            loss, parts = model_loss(cfg.method, self.model, value, s, a, cfg.alpha, cfg.lam, cfg.mle_weight,
+            loss, parts = model_loss(cfg.method, self.model, value, s, a, alpha, cfg.lam, cfg.mle_weight,
                                      reward, cfg.gamma)
             grads = list(torch.autograd.grad(loss, params))
             with torch.no_grad():
@@ -266,8 +295,10 @@ class Trainer:
                     norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
                     torch._foreach_mul_(grads, (cfg.model_max_grad_norm / (norm + 1e-6)).clamp(max=1.0))
             adam_step(self.model_opt, params, grads, state)
+            if self.value_aware and cfg.refresh_after and (k + 1) % cfg.value_refresh_every == 0:
+                vloss.append(self.refresh_value(cfg.refresh_samples))
             for key, v in parts.items():
-                sums[key] = sums.get(key, 0.0) + v / cfg.k_model
+                sums[key] = sums.get(key, 0.0) + v / n_updates
         out = {"model_loss": sums["main"], "vps_loss": sums.get("vps", math.nan),
                "refresh_value_loss": float(np.mean(vloss)) if vloss else math.nan}
         return out
@@ -282,21 +313,26 @@ class Trainer:
         return float((2 * self.model.nll(s, a, s2)).mean() / self.spec.obs_dim)
 
     # ------------------------------------------------------------------ lines 10-13: policy updates
-    def update_policy(self) -> dict[str, float]:
+    def update_policy(self, n_updates: int | None = None) -> dict[str, float]:
+        """``n_updates`` (default ``k_policy``) TRPO updates on fresh model rollouts, each followed by a value
+        regression (lines 10-12)."""
         cfg = self.cfg
+        n_updates = cfg.k_policy if n_updates is None else n_updates
+        entropy_coef = cfg.entropy_coef if self.step < cfg.entropy_steps else 0.0
         kls, acc, vls, model_ret = [], [], [], []
-        for _ in range(cfg.k_policy):
+        for _ in range(n_updates):
             ro = self.model_rollout(cfg.policy_samples)
             adv, target = self._advantages(ro)
             S, A = ro["s"].shape[-1], ro["a"].shape[-1]
             adv = adv.reshape(-1)
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
             info = trpo_step(self.policy, ro["s"].reshape(-1, S), ro["a"].reshape(-1, A), adv,
-                             cfg.max_kl, cfg.cg_iters, cfg.cg_damping)
+                             cfg.max_kl, cfg.cg_iters, cfg.cg_damping, entropy_coef=entropy_coef)
             kls.append(info.kl)
             acc.append(info.accepted)
             vls.append(fit_value(self.value, self.value_opt, ro["s"].reshape(-1, S), target.reshape(-1),
-                                 cfg.value_epochs, cfg.value_batch, g=self.g))
+                                 cfg.value_epochs, cfg.value_batch, g=self.g,
+                                 max_grad_norm=cfg.value_max_grad_norm))
             model_ret.append(float(ro["r"].sum(0).mean()))
         return {"kl": float(np.mean(kls)), "trpo_accept": float(np.mean(acc)), "value_loss": float(np.mean(vls)),
                 "model_rollout_reward": float(np.mean(model_ret))}
@@ -309,9 +345,20 @@ class Trainer:
         if finished:
             self.last_return = float(np.mean(finished))
         self._fit_normalizers()
-        m = self.update_model()
-        m["one_step_error"] = self.one_step_error()
-        m.update(self.update_policy())
+        rounds = self.cfg.rounds
+        if rounds == 1:
+            m = self.update_model()
+            m["one_step_error"] = self.one_step_error()
+            m.update(self.update_policy())
+        else:  # the authors' schedule: model and policy updates alternate; each metric is the rounds' mean
+            parts = []
+            for _ in range(rounds):
+                part = self.update_model(self.cfg.k_model // rounds)
+                part.update(self.update_policy(self.cfg.k_policy // rounds))
+                parts.append(part)
+            m = {k: float(np.nanmean([p[k] for p in parts])) if not all(math.isnan(p[k]) for p in parts)
+                 else math.nan for k in parts[0]}
+            m["one_step_error"] = self.one_step_error()
         self.iteration += 1
         self.wall += time.perf_counter() - t0
         return {"step": self.step, "return": self.last_return, "episodes": len(finished), **m,
@@ -327,6 +374,7 @@ class Trainer:
             "model_opt": self.model_opt.state_dict(), "value_opt": self.value_opt.state_dict(),
             "buffer": self.buffer.state_dict(),
             "rng_numpy": json.dumps(self.rng.bit_generator.state), "rng_torch": self.g.get_state(),
+            "ou": torch.from_numpy(self.ou.copy()),
             "env": {"state": torch.from_numpy(env_state),
                     "obs": torch.from_numpy(np.asarray(self.obs if self.obs is not None else [], np.float32)),
                     "ep_step": self.ep_step, "ep_return": self.ep_return, "mid_episode": self.obs is not None},
@@ -351,6 +399,8 @@ class Trainer:
         self.buffer.load_state_dict(d["buffer"])
         self.rng.bit_generator.state = json.loads(d["rng_numpy"])
         self.g.set_state(d["rng_torch"])
+        if "ou" in d:  # checkpoints of runs without exploration noise before it existed hold none
+            self.ou = d["ou"].numpy().astype(np.float64).copy()
         e = d["env"]
         self.ep_step, self.ep_return = e["ep_step"], e["ep_return"]
         if e["mid_episode"]:

@@ -16,9 +16,13 @@ from modeladv.rundir import RunDir
 
 __all__ = ["TABLE1", "ENV_NAMES", "SLBO_ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE",
            "reward_term_applies", "RunConfig",
-           "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS", "EXPERIMENT", "run_dir", "run_path"]
+           "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS", "EXPERIMENT", "PROTOCOL_NAMES", "run_dir",
+           "run_path"]
 
 EXPERIMENT = "deep"
+
+#: named protocols (``RunConfig.protocol``; their values in :mod:`deep.protocol`)
+PROTOCOL_NAMES = ("ours", "authors")
 
 #: the paper's MuJoCo tasks: SLBO's rllab-derived variants (deep.envs_slbo); its Reacher (MBBL's) is not among them
 SLBO_ENV_NAMES = ("halfcheetah-slbo", "hopper-slbo", "ant-slbo", "swimmer-slbo")
@@ -66,14 +70,17 @@ TABLE1.update({(f"{env}-slbo", method): v for (env, method), v in list(TABLE1.it
                if f"{env}-slbo" in SLBO_ENV_NAMES})
 
 #: fields left out of the run-directory hash: the seed (its own directory level), the step budget (a run
-#: can be extended by resuming with more steps) and where it runs.
-HASH_EXCLUDE = ("seed", "steps", "device")
+#: can be extended by resuming with more steps), where it runs, and the protocol's name.
+HASH_EXCLUDE = ("seed", "steps", "device", "protocol")  # a protocol is the fields it sets, which are hashed
 
 #: fields added after the first runs -> the value those runs used. A stored config without the field gets this
 #: value, and a run whose field holds it leaves the field out of its identity, so earlier run directories and
 #: checkpoints stay valid.
 LEGACY_FIELDS: dict[str, Any] = {"value_norm": False, "value_norm_min_std": 1e-6, "mle_weight": 0.0,
-                                 "value_batch": 256, "reward_term": False}
+                                 "value_batch": 256, "reward_term": False, "ou_sigma": 0.0, "ou_theta": 0.15,
+                                 "entropy_coef": 0.0, "entropy_steps": 500_000, "rounds": 1,
+                                 "refresh_after": False, "model_init_std": 0.0, "value_max_grad_norm": 0.0,
+                                 "slbo_mean_over_h": False, "protocol": "ours"}
 OPTIONAL_FIELDS = tuple(LEGACY_FIELDS)
 
 
@@ -158,12 +165,47 @@ class RunConfig:
     the transition). Without it the model's forward progress, which the reward needs, reaches the loss only
     through V, which the true value does not let depend on x. None: on where it applies; stored as False
     elsewhere (no effect there). It never applies to the SLBO tasks (``reward_term_applies``)."""
+    ou_sigma: float = 0.0
+    """exploration on real data: sigma of the Ornstein-Uhlenbeck noise added to the sampled action (the authors':
+    0.3); 0: none."""
+    ou_theta: float = 0.15
+    """mean reversion of that noise per real step (the authors': 0.15)."""
+    entropy_coef: float = 0.0
+    """TRPO entropy bonus: ``entropy_coef * H(pi)`` added to the surrogate (the authors': 0.005, of the Gaussian
+    truncated to [-2, 2]; here the Gaussian's own entropy)."""
+    entropy_steps: int = 500_000
+    """real steps during which the entropy bonus applies (the authors': 50 stages of 10K)."""
+    rounds: int = 1
+    """alternations of model and policy updates per iteration: ``k_model / rounds`` model steps, then
+    ``k_policy / rounds`` TRPO updates, ``rounds`` times (the authors': 20)."""
+    refresh_after: bool = False
+    """value refresh after model step k when k + 1 is a multiple of value_refresh_every (the authors'), instead of
+    before step k when k is."""
+    model_init_std: float = 0.0
+    """model weights drawn from a normal truncated at 2 std with this std, zero biases (the authors': 1e-5);
+    0: torch's default."""
+    value_max_grad_norm: float = 0.0
+    """global-norm clip of the value regression's gradient (the authors': 2); 0: none."""
+    slbo_mean_over_h: bool = False
+    """SLBO's loss averaged over its h steps (the authors') instead of summed."""
+    protocol: str = "ours"
+    """named protocol: ours (the fields as given) or authors (every field still at its default takes the
+    authors' value from deep.protocol: long model rollouts, OU exploration, entropy bonus, 20 rounds of
+    2000 model and 800 TRPO updates per 10K real steps, ...)."""
     checkpoint_every: int = 5
     """iterations between checkpoints (always one at the end)."""
     device: str = "auto"
     """torch device: auto (CUDA when present), cpu, cuda."""
 
     def __post_init__(self):
+        check_choice("protocol", self.protocol, PROTOCOL_NAMES)
+        if self.protocol != "ours":
+            from deep.protocol import config_overrides
+
+            defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+            for name, value in config_overrides(self.protocol).items():
+                if getattr(self, name) == defaults[name]:  # a field given explicitly keeps its value
+                    object.__setattr__(self, name, value)
         check_choice("env", self.env, ENV_NAMES)
         check_choice("method", self.method, METHOD_NAMES)
         a0, l0 = TABLE1.get((self.env.removesuffix("-mbbl"), self.method), (1.0, 0.0))  # Table 1 is per task
@@ -174,8 +216,16 @@ class RunConfig:
         check_int("seed", self.seed, 0)
         for name in ("steps", "n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy",
                      "policy_samples", "rollout_envs", "model_batch", "horizon", "value_epochs", "value_batch",
-                     "cg_iters", "checkpoint_every"):
+                     "cg_iters", "checkpoint_every", "rounds", "entropy_steps"):
             check_int(name, getattr(self, name), 1)
+        if self.k_model % self.rounds or self.k_policy % self.rounds:
+            raise ValueError(f"k_model ({self.k_model}) and k_policy ({self.k_policy}) must be multiples of "
+                             f"rounds ({self.rounds})")
+        for name in ("refresh_after", "slbo_mean_over_h"):
+            check_bool(name, getattr(self, name))
+        for name in ("ou_sigma", "entropy_coef", "model_init_std", "value_max_grad_norm"):
+            check_float(name, getattr(self, name), 0.0)
+        check_float("ou_theta", self.ou_theta, 0.0, 1.0)
         for name in ("model_hidden", "policy_hidden", "value_hidden"):
             object.__setattr__(self, name, check_int_tuple(name, getattr(self, name)))
         if self.horizon < 2 and (self.method == "slbo" or self.method.endswith("_vps")):

@@ -16,7 +16,7 @@ from torch import nn
 from deep.models import Normalizer, mlp, mlp_forward, mlp_layers
 
 __all__ = ["GaussianPolicy", "ValueNet", "gae", "conjugate_gradient", "TRPOInfo", "trpo_step", "fit_value",
-           "adam_state", "adam_step", "tanh_mlp_vjp", "tanh_mlp_jvp", "fisher_vector_product"]
+           "adam_state", "adam_step", "clip_grad_norm", "tanh_mlp_vjp", "tanh_mlp_jvp", "fisher_vector_product"]
 
 
 class GaussianPolicy(nn.Module):
@@ -230,14 +230,16 @@ def _mean_params(policy: GaussianPolicy) -> tuple[list[torch.Tensor], list[torch
 
 def trpo_step(policy: GaussianPolicy, s: torch.Tensor, a: torch.Tensor, adv: torch.Tensor,
               max_kl: float = 0.01, cg_iters: int = 10, damping: float = 0.1,
-              backtrack_ratio: float = 0.8, max_backtracks: int = 15) -> TRPOInfo:
+              backtrack_ratio: float = 0.8, max_backtracks: int = 15, entropy_coef: float = 0.0) -> TRPOInfo:
     """One TRPO update (Schulman et al., 2015): maximize ``mean(pi/pi_old * adv)`` s.t. ``KL <= max_kl``.
 
     Natural gradient by conjugate gradient on the Fisher (Hessian of the KL, plus ``damping * I``;
     :func:`fisher_vector_product`), scaled to the KL boundary, then backtracked until the surrogate improves
     and the measured KL is within ``max_kl``. The surrogate's gradient at ``pi_old``, where the ratio is 1, is
     ``mean_B adv * grad log pi(a|s)``: ``(a - mu) / sigma^2`` through the mean's Jacobian, and
-    ``(a - mu)^2 / sigma^2 - 1`` for the log-std.
+    ``(a - mu)^2 / sigma^2 - 1`` for the log-std. ``entropy_coef`` adds ``entropy_coef * H(pi)`` to the
+    surrogate; a diagonal Gaussian's entropy is ``sum(log_std) + A/2 log(2 pi e)`` whatever the state, so its
+    gradient is ``entropy_coef`` on each log-std and nothing on the mean.
 
     Args:
         s: (B, S) states; a: (B, A) actions taken; adv: (B,) advantages (normalize beforehand).
@@ -255,7 +257,7 @@ def trpo_step(policy: GaussianPolicy, s: torch.Tensor, a: torch.Tensor, adv: tor
         logp_old = (-0.5 * (a - mu_old).pow(2) * inv_var - log_std_old - 0.5 * math.log(2 * math.pi)).sum(-1)
         B = s.shape[0]
         g_mean = tanh_mlp_vjp(weights, hs, z * (adv[:, None] / B))
-        g_std = (adv[:, None] * (z * (a - mu_old) - 1)).mean(0)
+        g_std = (adv[:, None] * (z * (a - mu_old) - 1)).mean(0) + entropy_coef
         g = torch.cat([g_std] + [x.reshape(-1) for x in g_mean])  # policy.parameters() order
         if not torch.isfinite(g).all() or g.abs().max() == 0:
             return TRPOInfo(0.0, 0.0, False, 0)
@@ -275,13 +277,21 @@ def trpo_step(policy: GaussianPolicy, s: torch.Tensor, a: torch.Tensor, adv: tor
             mu, log_std = policy.dist(s)
             var = (2 * log_std).exp()
             logp = (-0.5 * (a - mu).pow(2) / var - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-            improvement = float(((logp - logp_old).exp() * adv).mean()) - base
+            improvement = (float(((logp - logp_old).exp() * adv).mean()) - base
+                           + entropy_coef * float((log_std - log_std_old).sum()))
             kl = float((log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5)
                        .sum(-1).mean())
             if math.isfinite(kl) and kl <= max_kl and improvement > 0:
                 return TRPOInfo(kl, improvement, True, k)
         _set_flat_params(policy, old)
     return TRPOInfo(0.0, 0.0, False, max_backtracks)
+
+
+def clip_grad_norm(grads: list[torch.Tensor], max_norm: float) -> None:
+    """Scale ``grads`` in place to global norm at most ``max_norm`` (``torch.nn.utils.clip_grad_norm_``'s rule:
+    factor ``min(1, max_norm / (norm + 1e-6))``)."""
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    torch._foreach_mul_(grads, (max_norm / (norm + 1e-6)).clamp(max=1.0))
 
 
 def adam_state(opt: torch.optim.Adam, params: list[torch.Tensor]):
@@ -318,13 +328,15 @@ def adam_step(opt: torch.optim.Adam, params: list[torch.Tensor], grads: list[tor
 
 
 def fit_value(value: ValueNet, opt: torch.optim.Adam, s: torch.Tensor, target: torch.Tensor,
-              epochs: int = 2, batch_size: int = 256, g: torch.Generator | None = None) -> float:
+              epochs: int = 2, batch_size: int = 256, g: torch.Generator | None = None,
+              max_grad_norm: float = 0.0) -> float:
     """Regress ``value(s)`` onto ``target`` (B,) by minibatch MSE with Adam; returns the last epoch's mean loss.
 
     With ``value.normalize_output`` the output statistics are first set to the targets' and the regression
     runs in normalized units (the returned loss is still in units of V squared). The minibatch steps are
     written out (forward, backpropagation, Adam): at batch 64 their arithmetic takes tens of microseconds, less
     than autograd's and the optimizer's per-call costs. ``opt`` holds the Adam state (:func:`adam_step`).
+    ``max_grad_norm`` > 0 clips each minibatch gradient to that global norm (``clip_grad_norm_``'s rule).
     """
     n = s.shape[0]
     scale2 = 1.0
@@ -341,10 +353,10 @@ def fit_value(value: ValueNet, opt: torch.optim.Adam, s: torch.Tensor, target: t
     with torch.no_grad():
         x = value.obs_norm(s)  # the normalizer is fixed during the fit: apply it once, not per minibatch
     perms = [torch.randperm(n, generator=g) for _ in range(epochs)]
-    return _fit_steps(weights, biases, params, opt, x, target, perms, batch_size) / n * scale2
+    return _fit_steps(weights, biases, params, opt, x, target, perms, batch_size, max_grad_norm) / n * scale2
 
 
-def _fit_steps(weights, biases, params, opt, x, target, perms, batch_size) -> float:
+def _fit_steps(weights, biases, params, opt, x, target, perms, batch_size, max_grad_norm=0.0) -> float:
     """The minibatch steps of :func:`fit_value` (one epoch per permutation in ``perms``) as torch kernels on
     buffers allocated once; returns the last epoch's sum of squared errors."""
     n = x.shape[0]
@@ -384,5 +396,7 @@ def _fit_steps(weights, biases, params, opt, x, target, perms, batch_size) -> fl
                     if k:
                         torch.mm(d[k], weights[k], out=d[k - 1])
                         tanh_backward(d[k - 1], prev, grad_input=d[k - 1])
+                if max_grad_norm:
+                    clip_grad_norm(grads, max_grad_norm)
                 adam_step(opt, params, grads, state)
     return float(sse.double().sum())

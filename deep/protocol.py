@@ -68,9 +68,7 @@ AUTHORS: tuple[Setting, ...] = (
     Setting("ou_noise", "Ornstein-Uhlenbeck noise (theta, sigma, mu) added to the sampled Gaussian action on all "
             "real data; one process of shape (1, A), never reset", (0.15, 0.3, 0.0),
             f"{_F}:84-85 OUNoise; slbo/utils/OU_noise.py:9,22-31; slbo/main.py:105-110,240,245",
-            ours=None, ours_source="deep.algorithm.Trainer.collect (Gaussian sample only)",
-            wiring="Trainer.collect: a = policy.sample(s) + ou.next(), ou.x += 0.15 * (0 - ou.x) + 0.3 * N(0, I), "
-                   "one process for the run (in the checkpoint), not reset at episode ends"),
+            {"ou_theta": 0.15, "ou_sigma": 0.3}),
     Setting("action_clip", "real and model actions reach the env and the reward unclipped (ctrl = a * half-range, "
             "MuJoCo clamps ctrl; Hopper/Ant/Swimmer charge |a|^2 beyond 1); stored unclipped; the model clips its "
             "action input to [-1, 1]", "none",
@@ -86,9 +84,7 @@ AUTHORS: tuple[Setting, ...] = (
     # ------------------------------------------------------------------ schedule per stage
     Setting("n_iters", "alternations of (model updates, TRPO updates) per stage", 20,
             "configs/algos/va.yml:9 (mle.yml:10, slbo.yml:8) slbo.n_iters; slbo/main.py:277",
-            ours=1, ours_source="deep.algorithm.Trainer.iterate",
-            wiring="Trainer.iterate: after one collect, repeat 20 times {update_model(k_model / 20 steps); "
-                   "update_policy(k_policy / 20 updates)}"),
+            {"rounds": 20}),
     Setting("model_updates", "model gradient steps per stage (20 x n_model_iters 100)", 2000,
             "configs/algos/va.yml:9-10 slbo.n_iters, slbo.n_model_iters; slbo/main.py:303-323", {"k_model": 2000}),
     Setting("trpo_updates", "TRPO updates per stage (20 x n_policy_iters 40)", 800,
@@ -99,9 +95,7 @@ AUTHORS: tuple[Setting, ...] = (
             {"value_refresh_every": 20}),
     Setting("refresh_timing", "a refit follows model step k when (k + 1) % 20 == 0: the fifth of each inner loop "
             "comes right before its TRPO updates", "after", "slbo/main.py:304,327-342",
-            ours="before", ours_source="deep.algorithm.Trainer.update_model (k % value_refresh_every == 0)",
-            wiring="Trainer.update_model: refresh after the model step when (k + 1) % value_refresh_every == 0, "
-                   "none before the first"),
+            {"refresh_after": True}),
     Setting("refresh_rollouts", "value refit data: model episodes x steps from reset, V fit to GAE lambda-returns",
             (4, 1000), f"{_F}:46-52 plan.n_trpo_samples, plan.n_envs; configs/env_tingwu/gym_hopper.yml:7 "
             "plan.max_steps; slbo/main.py:331-338", {"refresh_samples": 4000, "rollout_envs": 4}),
@@ -113,9 +107,9 @@ AUTHORS: tuple[Setting, ...] = (
             "Gaussian truncated to [-2, 2]); ent_coef 0 from stage 50 (500K real steps)", (0.005, 50),
             "configs/algos/va.yml:13 TRPO.ent_coef (flag default 0.0: slbo/utils/flags.py:121); "
             "slbo/algos/TRPO.py:132-142; slbo/utils/truncated_normal.py:6-11; slbo/main.py:220,274-275",
-            ours=(0.0, 0), ours_source="deep.policy.trpo_step",
-            wiring="trpo_step: add ent_coef * mean_B sum_A H(a|s) to the surrogate (and to the line search's "
-                   "improvement test); Trainer: ent_coef 0.005 while step < 50 * n_real, then 0"),
+            {"entropy_coef": 0.005, "entropy_steps": 500_000},
+            wiring="none: the bonus is the Gaussian's entropy here, the truncated Gaussian's there (the same "
+                   "gradient in log-std up to the truncation's correction)"),
     Setting("trpo", "max KL, CG iterations, CG damping", (0.01, 10, 0.1), f"{_F}:116-118",
             {"max_kl": 0.01, "cg_iters": 10, "cg_damping": 0.1}),
     Setting("line_search", "TRPO step: full natural step, up to 10 halvings, accepted when KL <= 1.5 max_kl "
@@ -139,8 +133,7 @@ AUTHORS: tuple[Setting, ...] = (
             (5, 64, 1e-3), f"{_F}:119-120 TRPO.vf_lr, n_vf_iters; slbo/algos/TRPO.py:284-290",
             {"value_epochs": 5, "value_batch": 64, "value_lr": 1e-3}),
     Setting("value_grad_clip", "global-norm clip of the value gradient", 2.0, "slbo/algos/TRPO.py:163,169-171",
-            ours=None, ours_source="deep.policy.fit_value",
-            wiring="fit_value: clip_grad_norm_(value.parameters(), 2.0) before each opt.step()"),
+            {"value_max_grad_norm": 2.0}),
     Setting("value_net", "value MLP widths (tanh), normc(1) init", ((64, 64), "normc"),
             "slbo/main.py:111; slbo/v_function/mlp_v_function.py:12-13", {"value_hidden": (64, 64)},
             wiring="ValueNet.__init__: normc(1) weights, zero biases"),
@@ -153,8 +146,7 @@ AUTHORS: tuple[Setting, ...] = (
             {"model_weight_decay": 1e-5, "model_max_grad_norm": 2.0}),
     Setting("model_init", "model weights: truncated normal, std 1e-5 (TF truncates at 2 std); zero biases",
             1e-5, "slbo/dynamics_model.py:16,23-25; lunzi/nn/layers.py:22",
-            ours="torch default (Kaiming uniform)", ours_source="deep.models.DynamicsModel",
-            wiring="DynamicsModel.__init__: nn.init.trunc_normal_(W, std=1e-5, a=-2e-5, b=2e-5), zero biases"),
+            {"model_init_std": 1e-5}),
     Setting("model_input", "the model reads every normalized state coordinate, absolute positions included",
             "all", "slbo/dynamics_model.py:35", ours="without EnvSpec.position_dims",
             ours_source="deep.models.DynamicsModel(position_dims)",
@@ -176,9 +168,7 @@ AUTHORS: tuple[Setting, ...] = (
             ours="Table 1 (deep.config.TABLE1)", ours_source="deep.config.RunConfig.alpha"),
     Setting("slbo_loss", "SLBO (Eq. 11): h = 2, L2 norm of the normalized delta error per step, averaged over h",
             (2, "mean"), "configs/algos/slbo.yml:3 model.multi_step; slbo/loss/multi_step_loss.py:60-75; "
-            "lunzi/nn/loss.py:30-35", ours=(2, "sum"), ours_source="deep.objectives.slbo (err.norm(-1).sum(1))",
-            wiring="objectives.slbo: .mean(1) over the h steps instead of .sum(1) (a factor 1/h: with Adam it "
-                   "shifts the balance with weight decay and the clip)"),
+            "lunzi/nn/loss.py:30-35", {"horizon": 2, "slbo_mean_over_h": True}),
     Setting("mle_loss", "MLE as coded: squared error summed over raw (unnormalized) state dims of s + f(s, a) "
             "against s', where f already returns a next state: the model learns f = s' - s and is rolled out as "
             "if f were s'", "defective", "configs/algos/mle.yml:4-5; slbo/main.py:129-135,149-158; "

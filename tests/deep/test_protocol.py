@@ -104,14 +104,39 @@ def test_divergences_are_exactly_the_rows_that_differ():
         assert diverges(s) == (s.key in keys)
 
 
-def test_every_loop_change_names_the_function_to_change():
+def test_every_divergence_the_issue_names_is_a_field_and_the_rest_name_the_function_to_change():
+    over = config_overrides("authors")
+    # each wired divergence is a RunConfig field whose authors' value differs from ours
+    wired = {"ou_noise": ("ou_sigma",), "entropy_bonus": ("entropy_coef",), "n_iters": ("rounds",),
+             "refresh_timing": ("refresh_after",), "value_grad_clip": ("value_max_grad_norm",),
+             "model_init": ("model_init_std",), "slbo_loss": ("slbo_mean_over_h",)}
+    defaults = ours_defaults()
+    for key, fields in wired.items():
+        row = next(s for s in AUTHORS if s.key == key)
+        assert all(f in row.config and over[f] != defaults[f] for f in fields), key
     changes = loop_changes()
-    assert {s.key for s in changes} >= {"ou_noise", "entropy_bonus", "n_iters", "refresh_timing",
-                                        "value_grad_clip", "model_init", "slbo_loss", "action_clip"}
+    assert not {s.key for s in changes} & set(wired)
+    assert {s.key for s in changes} >= {"action_clip", "line_search", "policy_init", "model_input",
+                                        "model_state_clip", "buffer"}
     funcs = ("Trainer.", "trpo_step", "fit_value", "DynamicsModel", "GaussianPolicy", "ValueNet", "ReplayBuffer",
              "objectives.")
     for s in changes:
         assert any(f in s.wiring for f in funcs), (s.key, s.wiring)
+
+
+def test_the_authors_protocol_by_name_sets_every_field_left_at_its_default():
+    cfg = RunConfig(env="hopper-slbo", method="ma_l1", protocol="authors")
+    over = config_overrides("authors")
+    assert all(getattr(cfg, k) == v for k, v in over.items())
+    mine = RunConfig(env="hopper-slbo", method="ma_l1", protocol="authors", k_model=400, ou_sigma=0.1)
+    assert (mine.k_model, mine.ou_sigma, mine.k_policy) == (400, 0.1, 800)  # given fields keep their values
+    # the name is not part of a run's identity: the fields it sets are
+    explicit = RunConfig(env="hopper-slbo", method="ma_l1", **over)
+    assert explicit.identity() == cfg.identity() != RunConfig(env="hopper-slbo", method="ma_l1").identity()
+    with pytest.raises(ValueError, match="protocol"):
+        RunConfig(protocol="paper")
+    with pytest.raises(ValueError, match="multiples of rounds"):
+        RunConfig(rounds=3)
 
 
 def test_markdown_lists_every_row():
