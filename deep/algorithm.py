@@ -37,7 +37,7 @@ from deep.envs import make_spec
 from deep.models import DynamicsModel
 from deep.objectives import METHODS, VALUE_AWARE, frozen, model_loss
 from deep.policy import GaussianPolicy, ValueNet, fit_value, gae, trpo_step
-from modeladv.rundir import RunDir, atomic_write_bytes, execute
+from lab.rundir import RunDir, atomic_write_bytes, execute
 
 __all__ = ["resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
 

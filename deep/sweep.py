@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from deep.config import RunConfig
-from modeladv.pool import Interrupted
+from lab.pool import Interrupted
 
 __all__ = ["ALPHA_GRIDS", "plan", "check_address", "run_plan", "RAY_MISSING"]
 
@@ -86,7 +86,7 @@ def _trial(config: dict) -> None:
     from ray import tune
 
     from deep.algorithm import train_run
-    from modeladv.rundir import read_metrics
+    from lab.rundir import read_metrics
 
     torch.set_num_threads(1)
     cfg = RunConfig.from_dict(config["cfg"])

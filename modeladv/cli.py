@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand and return its exit code: 0 success, 2 bad
     input (one line on stderr), 128 + signal number when interrupted."""
     from .commands import COMMANDS
-    from .pool import INTERRUPTED_MESSAGE, Interrupted, interruptible
+    from lab.pool import INTERRUPTED_MESSAGE, Interrupted, interruptible
 
     parser = build_parser(list(COMMANDS.values()))
     try:

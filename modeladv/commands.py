@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deep.config import METHOD_NAMES, RunConfig
-from tabular.gridworld.config import Config as GridConfig
+from gridworld.config import Config as GridConfig
 
 from .cli import Command, values_for
-from .config import check_choice, check_float, check_int
-from .guards import check_figure_path, check_memory, check_output_dir
+from lab.config import check_choice, check_float, check_int
+from lab.guards import check_figure_path, check_memory, check_output_dir
 
 __all__ = ["COMMANDS", "VerifyOptions", "GridworldOptions", "TrainOptions", "SweepOptions", "PlotOptions"]
 
@@ -129,8 +129,8 @@ def run_gridworld(values: dict) -> int:
 
     Runs resume after an interruption (rerun the same command); finished runs are skipped.
     """
-    from tabular.gridworld.report import collect, format_table, plot_returns, summarize
-    from tabular.gridworld.runner import make_configs, run_all
+    from gridworld.report import collect, format_table, plot_returns, summarize
+    from gridworld.runner import make_configs, run_all
 
     o = GridworldOptions(**values_for(GridworldOptions, values))
     cfgs = make_configs(o.size, o.methods, o.seeds, o.iterations, o.steps_per_iter, o.first_seed,
@@ -177,7 +177,7 @@ def _import_torch(command: str):
 
 
 def _summary(path: Path, wall: float) -> str:
-    from .rundir import read_metrics
+    from lab.rundir import read_metrics
 
     m = read_metrics(path)
     steps = int(m["step"][-1]) if len(m.get("step", ())) else 0
@@ -312,21 +312,21 @@ def run_plot(values: dict) -> int:
     modeladv plot --experiment gridworld --root runs
     modeladv plot --experiment deep --root results --figure /tmp/fig2.png
     """
-    from .config import check_choice
+    from lab.config import check_choice
 
     o = PlotOptions(**values_for(PlotOptions, values))
     check_choice("experiment", o.experiment, ("gridworld", "deep", "alpha"))
     root = Path(o.root)
     if not root.is_dir():
         raise ValueError(f"run root {root} does not exist")
-    from .rundir import find_runs
+    from lab.rundir import find_runs
 
     keys = {"gridworld": "size", "deep": "env", "alpha": None}[o.experiment]
     found = {cfg[keys] for cfg, _ in find_runs(root, "gridworld" if keys == "size" else "deep")} if keys else ()
     name = "alpha_sweep" if o.experiment == "alpha" else o.experiment
     figure = check_figure_path(o.figure or default_figure(root, name, found))
     if o.experiment == "gridworld":
-        from tabular.gridworld.report import collect, format_table, plot_diagnostics, plot_returns, summarize
+        from gridworld.report import collect, format_table, plot_diagnostics, plot_returns, summarize
 
         runs = collect(root)
         if not runs:
@@ -372,7 +372,7 @@ class ExplainOptions:
     """figure path (None: runs/figures/explain_<env>.png)"""
 
     def __post_init__(self):
-        from tabular.gridworld.layout import GridLayout
+        from gridworld.layout import GridLayout
 
         from .explain import ENVS
 

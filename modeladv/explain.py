@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tabular.gridworld.mbrl import FINAL_MODEL as MODEL_FILE  # the final model and policy a gridworld run keeps
-from tabular.gridworld.mbrl import _softmax
+from gridworld.mbrl import FINAL_MODEL as MODEL_FILE  # the final model and policy a gridworld run keeps
+from gridworld.mbrl import _softmax
 
 __all__ = ["ENVS", "Problem", "load_problem", "plot_explanation", "MODEL_FILE"]
 
@@ -72,7 +72,7 @@ def _gym_mdp(env: str, gamma: float):
 
 
 def _gridworld(size: int, gamma: float):
-    from tabular.gridworld.layout import GridLayout, make_twin
+    from gridworld.layout import GridLayout, make_twin
 
     layout = GridLayout(size)
     M = make_twin(layout, gamma)
@@ -132,7 +132,7 @@ def load_problem(env: str = "frozenlake", gamma: float = 0.95, policy: str = "op
         M, r, shape, marks = _gym_mdp(env, gamma)
         name = ENVS[env][0] + (f" {ENVS[env][1]['map_name']}" if ENVS[env][1] else "")
     if run is not None:
-        from tabular.gridworld.mbrl import learned_mdp
+        from gridworld.mbrl import learned_mdp
 
         if logits.shape != (M.S, M.A, M.S):
             raise ValueError(f"{run}: model logits of shape {logits.shape} do not fit the {size}x{size} grid")
@@ -163,7 +163,7 @@ def _state_xy(s: int, shape: tuple[int, int]) -> tuple[float, float]:
 
 def plot_explanation(problem: Problem, ex, out: str | Path, arrows: int = 12) -> Path:
     """The figure of :func:`tabular.explain.explain`'s ``ex`` for ``problem`` (see the module text)."""
-    from modeladv.plot import pyplot, save_figure
+    from lab.plot import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1.25, 1.0, 1.05]})

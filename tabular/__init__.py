@@ -1,7 +1,7 @@
 """Exact tabular toolkit for Model-Advantage Optimization (Modhe et al., 2021).
 
 The exact core: numpy/scipy/numba only. ``import tabular`` imports neither torch, gymnasium, the run layer
-(:mod:`modeladv`) nor :mod:`deep`; the gridworld experiment is the subpackage :mod:`tabular.gridworld`.
+(:mod:`lab`) nor an experiment; this package imports nothing of model-advantage's own.
 """
 
 from .mdp import (

@@ -7,8 +7,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from tabular import performance, value_iteration
-from tabular.gridworld import ENV_IDS, GridLayout, ModelAdvGridEnv, grid_reward, grid_step, make_twin, render_layout
-from tabular.mbrl import evaluate_return, exact_return
+from gridworld import ENV_IDS, GridLayout, ModelAdvGridEnv, grid_reward, grid_step, make_twin, render_layout
+from gridworld.mbrl import evaluate_return, exact_return
 
 
 def _next(M, s, a):
@@ -138,7 +138,7 @@ def test_registration_happens_on_import_of_the_module_only():
     import sys
 
     code = ("import gymnasium as gym, tabular; a = 'ModelAdvGrid-8x8-v0' in gym.registry; "
-            "import tabular.gridworld; print(a, 'ModelAdvGrid-8x8-v0' in gym.registry)")
+            "import gridworld; print(a, 'ModelAdvGrid-8x8-v0' in gym.registry)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]
 

@@ -14,7 +14,7 @@ One run, top to bottom (:func:`train`)::
 * Model ``P_phi(s'|s, a) = softmax(logits[s, a])``, logits ``(S, A, S)`` over the gridworld's cells. The
   objectives and their closed-form gradients come from :mod:`tabular.objectives` (``SAMPLED_OBJECTIVES``);
   the expectation over predicted states is the exact sum over states (Sec. 4.1).
-* Known reward function ``r(s, s')`` (:func:`tabular.gridworld.transition_reward`) scored on the model's
+* Known reward function ``r(s, s')`` (:func:`gridworld.transition_reward`) scored on the model's
   predicted next state, and known episode end: ``M_phi`` has ``R_phi(s, a) = E_{P_phi} r(s, .)`` and the
   stationary twin's ``p0``, ``gamma`` and absorbing goal (its goal rows are the identity); only the dynamics are
   learned. Because ``r`` depends on ``s'``, the value-aware objectives compare the one-step target
@@ -44,13 +44,13 @@ from typing import Iterator
 
 import numpy as np
 
-from modeladv.rundir import RunDir, atomic_write_bytes, execute
+from lab.rundir import RunDir, atomic_write_bytes, execute
 
-from ..advantage import expected_model_advantage, mean_model_advantage, simulation_lemma
-from ..mdp import TabularMDP
-from ..objectives import EXACT_OBJECTIVES, SAMPLED_OBJECTIVES, model_probs
-from ..sampling import RowSampler, TransitionBatch
-from ..solve import evaluate, policy_evaluation
+from tabular.advantage import expected_model_advantage, mean_model_advantage, simulation_lemma
+from tabular.mdp import TabularMDP
+from tabular.objectives import EXACT_OBJECTIVES, SAMPLED_OBJECTIVES, model_probs
+from tabular.sampling import RowSampler, TransitionBatch
+from tabular.solve import evaluate, policy_evaluation
 from .config import METHODS, OPTIMIZERS, VALUE_MODES, Config, validate_config
 from .env import ENV_IDS
 from .layout import GridLayout, make_twin
@@ -119,7 +119,7 @@ class _Adam:
         if not self.adam:
             x -= self.lr * g
             return
-        from .. import _kernels
+        from tabular import _kernels
 
         if not (x.flags.c_contiguous and self.m.flags.c_contiguous and self.v.flags.c_contiguous):
             raise ValueError("Adam updates C-contiguous arrays in place")
@@ -135,7 +135,7 @@ class _Rollout:
 
     def __init__(self, model: RowSampler, reward: np.ndarray, terminal: np.ndarray, start: int, pi: np.ndarray,
                  B: int, T: int, rng: np.random.Generator):
-        from .. import _kernels
+        from tabular import _kernels
 
         start = np.broadcast_to(np.asarray(start, dtype=np.int64), (B,))
         u = rng.random((T, 2, B))  # per step: B action draws, then B next-state draws
@@ -144,7 +144,7 @@ class _Rollout:
 
     def returns(self, V: np.ndarray, gamma: float) -> np.ndarray:
         """n-step returns ``G_t = r_t + gamma G_{t+1}``, bootstrapped with ``V`` at the last state, ``(T, B)``."""
-        from .. import _kernels
+        from tabular import _kernels
 
         return _kernels.returns_numba(self.r, self.alive, self.last, self.last_alive, np.asarray(V, float), float(gamma))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from modeladv.config import check_choice, check_float, check_int
+from lab.config import check_choice, check_float, check_int
 
-from ..objectives import OBJECTIVE_NAMES
+from tabular.objectives import OBJECTIVE_NAMES
 from .layout import GridLayout
 
 __all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "Config", "validate_config",
@@ -24,7 +24,7 @@ REFRESH_FROM = ("start", "buffer")
 _SAS_ARRAYS = 16
 
 #: ``(size, method) -> (model_lr, model_init_scale)`` selected on seeds 100-102 by the rule of
-#: :mod:`tabular.gridworld.selection` (highest mean AUC of the exact return; figures/select_fig1.py).
+#: :mod:`gridworld.selection` (highest mean AUC of the exact return; figures/select_fig1.py).
 SELECTED: dict[tuple[int, str], tuple[float, float]] = {
     (8, "mle"): (0.3, 0.0),
     (8, "ma_direct_l1"): (1.0, 0.0),
@@ -156,5 +156,5 @@ class Config:
 def validate_config(cfg: Config) -> Config:
     """``cfg`` itself: a :class:`Config` is validated when it is made (kept for callers of the first release)."""
     if not isinstance(cfg, Config):
-        raise ValueError(f"expected a tabular.gridworld.Config; got {type(cfg).__name__}")
+        raise ValueError(f"expected a gridworld.Config; got {type(cfg).__name__}")
     return cfg

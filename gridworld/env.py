@@ -1,4 +1,4 @@
-"""The gridworld as a Gymnasium environment; ``import tabular.gridworld`` registers its ids.
+"""The gridworld as a Gymnasium environment; ``import gridworld`` registers its ids.
 
 Ids: ``ModelAdvGrid-v0`` (``size`` keyword, default 8), ``ModelAdvGrid-8x8-v0`` and ``ModelAdvGrid-16x16-v0``.
 """
@@ -14,7 +14,7 @@ from .layout import ACTIONS, GridLayout, grid_reward, grid_step, render_layout
 
 __all__ = ["ModelAdvGridEnv", "ENV_IDS", "register"]
 
-#: Gymnasium ids registered on ``import tabular.gridworld``.
+#: Gymnasium ids registered on ``import gridworld``.
 ENV_IDS = ("ModelAdvGrid-v0", "ModelAdvGrid-8x8-v0", "ModelAdvGrid-16x16-v0")
 
 
@@ -41,7 +41,7 @@ class ModelAdvGridEnv(gym.Env):
     telescopes to ``1 - dist(final)/dist(start)``, so the episode return is ``> 1`` iff the goal was reached,
     and higher the fewer steps it took. The best return is ``2 - 0.9 * 2 (size-3) / max_steps``.
     The exact twins of this reward (stationary with discounting, or time-augmented) are described in the
-    docstring of :mod:`tabular.gridworld.layout` and built by :func:`tabular.gridworld.layout.make_twin`.
+    docstring of :mod:`gridworld.layout` and built by :func:`gridworld.layout.make_twin`.
 
     ## Starting State
     Always the top-left interior cell (MiniGrid ``(1, 1)``), at ``t = 0``.

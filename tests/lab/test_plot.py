@@ -1,10 +1,10 @@
-"""modeladv.plot: mean ± s.e.m. against hand-computed values, one label per objective."""
+"""lab.plot: mean ± s.e.m. against hand-computed values, one label per objective."""
 
 import numpy as np
 import pytest
 
 from deep.config import METHOD_NAMES
-from modeladv.plot import METHOD_COLORS, METHOD_LABELS, label, mean_sem_on_grid
+from lab.plot import METHOD_COLORS, METHOD_LABELS, label, mean_sem_on_grid
 from tabular import OBJECTIVE_NAMES
 
 
@@ -38,7 +38,7 @@ def test_every_objective_has_one_name_one_label_and_one_colour():
 
 
 def test_compare_hand_computed_and_against_welch():
-    from modeladv.stats import compare
+    from lab.stats import compare
 
     c = compare([1.0, 3.0], [0.0, 0.0, 0.0])
     assert c.diff == 2.0 and (c.n_a, c.n_b) == (2, 3)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeladv.rundir import read_metrics
-from tabular.gridworld import Config, run
+from lab.rundir import read_metrics
+from gridworld import Config, run
 
-RESULTS = Path(__file__).resolve().parents[3] / "results" / "gridworld"
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "gridworld"
 
 
 @pytest.mark.parametrize("method, seed", [("ma_l1", 0), ("ma_vaml", 1), ("mle", 3)])

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from modeladv import cli
-from tabular.gridworld.report import collect, format_table, plot_diagnostics, plot_final_cells, summarize
-from tabular.gridworld.runner import make_configs
-from tabular.gridworld import GridLayout, make_twin
-from tabular.gridworld import METHODS, Config, learned_mdp, run, train, validate_config, value_target
+from gridworld.report import collect, format_table, plot_diagnostics, plot_final_cells, summarize
+from gridworld.runner import make_configs
+from gridworld import GridLayout, make_twin
+from gridworld import METHODS, Config, learned_mdp, run, train, validate_config, value_target
 from tabular.objectives import model_probs
-from modeladv.rundir import read_metrics
+from lab.rundir import read_metrics
 
 TINY = dict(size=5, iterations=3, steps_per_iter=6, model_steps=3, value_refresh_every=2, policy_steps=2,
             rollouts=4, refresh_rollouts=4, eval_episodes=3, checkpoint_every=1)
@@ -162,7 +162,7 @@ def test_cli_runs_resumes_and_writes_figure(tmp_path, capsys):
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("make_fig1", Path(__file__).parents[3] / "figures" / "make_fig1.py")
+    spec = importlib.util.spec_from_file_location("make_fig1", Path(__file__).parents[2] / "figures" / "make_fig1.py")
     make_fig1 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_fig1)
     assert make_fig1.main(["--root", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "figs")]) == 0
@@ -194,7 +194,7 @@ def test_value_aware_method_reaches_the_goal_on_8x8():
 def test_grid_heatmap_lays_out_cells_row_major():
     import matplotlib.pyplot as plt
 
-    from modeladv.plot import plot_grid_heatmap
+    from lab.plot import plot_grid_heatmap
 
     fig, ax = plt.subplots()
     im = plot_grid_heatmap(ax, np.arange(9.0), title="cells")
@@ -237,7 +237,7 @@ def _fake_runs(curves: dict) -> dict:
 
 
 def test_seed_stats_by_hand():
-    from tabular.gridworld.report import seed_stats
+    from gridworld.report import seed_stats
 
     y = np.r_[np.zeros(5), np.full(6, 1.5)]  # first above 1 at the 6th point: step 5 * 80 = 400 on 8x8
     st = seed_stats(_fake_runs({(8, "mle"): [y, np.zeros(11)]}))[(8, "mle")]
@@ -248,7 +248,7 @@ def test_seed_stats_by_hand():
 
 
 def test_claims_table_verdicts_follow_the_intervals():
-    from tabular.gridworld.report import claims_table
+    from gridworld.report import claims_table
 
     rng = np.random.default_rng(0)
     good = lambda: [np.r_[0.0, np.full(10, 1.7)] + 0.01 * rng.standard_normal(11) for _ in range(6)]

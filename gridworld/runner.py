@@ -1,6 +1,6 @@
 """The Figure-1 experiment's runs: every (size, method, seed) config, run in worker processes, resumable.
 
-Each run is :func:`tabular.gridworld.mbrl.run` in ``<root>/gridworld/<config-hash>/seed<k>/``. The parent locks
+Each run is :func:`gridworld.mbrl.run` in ``<root>/gridworld/<config-hash>/seed<k>/``. The parent locks
 every run it will do before any starts (a second command on the same runs stops at once, naming the holder's
 PID, or waits with ``wait=True``), finished runs are skipped, interrupted ones resume from their checkpoint.
 """
@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from modeladv.pool import WorkerPool
-from modeladv.rundir import RunDir
+from lab.pool import WorkerPool
+from lab.rundir import RunDir
 
 from .config import METHODS, Config, default_budget
 from .layout import GridLayout

@@ -4,7 +4,7 @@
   command line can print one line and exit 130 (or 143) instead of a traceback.
 * :class:`WorkerPool`: ``spawn``-ed workers that ignore SIGINT (the parent decides), die with their parent
   (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread everywhere), and are terminated -- then killed -- when
-  the pool is left, however it is left. Runs write through :mod:`modeladv.rundir`, so a worker killed
+  the pool is left, however it is left. Runs write through :mod:`lab.rundir`, so a worker killed
   mid-iteration leaves a run that resumes exactly.
 """
 

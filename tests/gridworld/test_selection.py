@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tabular.gridworld.config import METHODS, SELECTED, Config, selected_setting
-from tabular.gridworld.selection import INIT_GRID, LR_GRID, SELECTION_SEEDS, auc, score_table, select, selection_configs
+from gridworld.config import METHODS, SELECTED, Config, selected_setting
+from gridworld.selection import INIT_GRID, LR_GRID, SELECTION_SEEDS, auc, score_table, select, selection_configs
 
-LOGS = Path(__file__).resolve().parents[3] / "results" / "gridworld_select"
+LOGS = Path(__file__).resolve().parents[2] / "results" / "gridworld_select"
 
 
 def test_selected_defaults_are_what_the_committed_selection_logs_select():

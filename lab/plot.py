@@ -107,7 +107,7 @@ def plot_grid_heatmap(ax, values, width: int | None = None, title: str | None = 
     Args:
         ax: matplotlib axes.
         values: ``(C,)`` with cells row-major (``cell = row * width + col``; the gridworld's interior cells,
-            see :class:`tabular.gridworld.layout.GridLayout`), or already ``(width, width)``.
+            see :class:`gridworld.layout.GridLayout`), or already ``(width, width)``.
         width: grid side; inferred as ``sqrt(C)`` when omitted.
         annotate: write each value in its cell (small grids).
         marks: ``{letter: cell}`` written on those cells, e.g. ``{"S": start, "G": goal}``.

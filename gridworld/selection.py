@@ -9,7 +9,7 @@ Ties (equal means to 1e-9) go to the larger learning rate, then to the N(0, 1) i
 
     python figures/select_fig1.py            # runs what is missing, prints the table, checks SELECTED
 
-:data:`tabular.gridworld.config.SELECTED` holds the result; ``tests/tabular/gridworld/test_selection.py``
+:data:`gridworld.config.SELECTED` holds the result; ``tests/tabular/gridworld/test_selection.py``
 recomputes it from the committed logs under ``results/gridworld_select/``.
 """
 
@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from modeladv.rundir import find_runs, read_metrics
+from lab.rundir import find_runs, read_metrics
 
 from .config import METHODS, Config, default_budget
 from .mbrl import EXPERIMENT
