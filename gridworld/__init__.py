@@ -2,8 +2,8 @@
 
 * :mod:`~gridworld.layout` -- the grid, its dynamics and reward, and its exact twins (no Gymnasium);
 * :mod:`~gridworld.env` -- the Gymnasium environment (ids registered on import of this package);
-* :mod:`~gridworld.config` -- :class:`Config`, one validated frozen dataclass per run;
-* :mod:`~gridworld.mbrl` -- the algorithm (:class:`GridTrainer`, :func:`run`);
+* :mod:`~gridworld.config` -- :class:`RunConfig`, one validated frozen dataclass per run;
+* :mod:`~gridworld.mbrl` -- the algorithm (:class:`Trainer`, :func:`run`);
 * :mod:`~gridworld.runner` -- every (size, method, seed) run, in worker processes;
 * :mod:`~gridworld.report` -- the summary table and figures, from logs only.
 """

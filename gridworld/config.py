@@ -10,8 +10,8 @@ from lab.config import check_choice, check_float, check_int
 from tabular.objectives import OBJECTIVE_NAMES
 from .layout import GridLayout
 
-__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "Config", "validate_config",
-           "default_budget", "selected_setting"]
+__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "RunConfig", "default_budget",
+           "selected_setting"]
 
 #: The five model-learning objectives of Figure 1 (keys of ``tabular.SAMPLED_OBJECTIVES``), in plotting order.
 METHODS = OBJECTIVE_NAMES
@@ -53,7 +53,7 @@ def default_budget(size: int) -> dict:
 
 
 @dataclass(frozen=True)
-class Config:
+class RunConfig:
     """One gridworld MBRL run (Algorithm 2 with A2C). Defaults: the quick 8x8 budget of ``modeladv gridworld``."""
 
     size: int = 8
@@ -146,15 +146,9 @@ class Config:
         """The fields that make two runs the same run (hashed into the run directory, checked on resume): all,
         with ``checkpoint_every`` at its default (how often a run checkpoints does not change its numbers)."""
         d = dataclasses.asdict(self)
-        d["checkpoint_every"] = Config.checkpoint_every
+        d["checkpoint_every"] = RunConfig.checkpoint_every
         return d
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
-
-def validate_config(cfg: Config) -> Config:
-    """``cfg`` itself: a :class:`Config` is validated when it is made (kept for callers of the first release)."""
-    if not isinstance(cfg, Config):
-        raise ValueError(f"expected a gridworld.Config; got {type(cfg).__name__}")
-    return cfg

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from lab.pool import WorkerPool
-from lab.rundir import RunDir
+from lab.rundir import RunDir, run_dir
 
-from .config import METHODS, Config, default_budget
+from .config import METHODS, RunConfig, default_budget
 from .layout import GridLayout
 from .mbrl import EXPERIMENT
 
-__all__ = ["EXPERIMENT", "parse_methods", "make_configs", "run_dir", "run_all"]
+__all__ = ["EXPERIMENT", "parse_methods", "make_configs", "run_all"]
 
 
 def parse_methods(methods: Iterable[str]) -> list[str]:
@@ -37,7 +37,7 @@ def parse_methods(methods: Iterable[str]) -> list[str]:
 
 
 def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, iterations: int | None = None,
-                 steps_per_iter: int | None = None, first_seed: int = 0, **overrides) -> list[Config]:
+                 steps_per_iter: int | None = None, first_seed: int = 0, **overrides) -> list[RunConfig]:
     """All run configs (size x method x seed, seeds ``first_seed .. first_seed + seeds - 1``), validated;
     ``ValueError`` on any bad input."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -58,16 +58,11 @@ def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, itera
             budget["steps_per_iter"] = steps_per_iter
         for method in methods:
             for seed in range(first_seed, first_seed + seeds):
-                cfgs.append(Config(size=size, method=method, seed=seed, **{**budget, **overrides}))
+                cfgs.append(RunConfig(size=size, method=method, seed=seed, **{**budget, **overrides}))
     return cfgs
 
 
-def run_dir(root: str | os.PathLike, cfg: Config) -> RunDir:
-    """``<root>/gridworld/<hash of cfg without its seed>/seed<k>``."""
-    return RunDir.for_config(root, EXPERIMENT, cfg.identity(), cfg.seed)
-
-
-def _one(cfg: Config, path: str, stop_after: int | None) -> tuple[Config, str, float]:
+def _one(cfg: RunConfig, path: str, stop_after: int | None) -> tuple[RunConfig, str, float]:
     from .mbrl import run
 
     t0 = time.perf_counter()
@@ -75,7 +70,7 @@ def _one(cfg: Config, path: str, stop_after: int | None) -> tuple[Config, str, f
     return cfg, path, time.perf_counter() - t0
 
 
-def run_all(cfgs: Sequence[Config], root: str | os.PathLike, workers: int = 1, stop_after: int | None = None,
+def run_all(cfgs: Sequence[RunConfig], root: str | os.PathLike, workers: int = 1, stop_after: int | None = None,
             progress: bool = True, wait: bool = False) -> list[Path]:
     """Run every config (skipping finished runs) with ``workers`` processes; returns the run directories.
 
@@ -86,7 +81,7 @@ def run_all(cfgs: Sequence[Config], root: str | os.PathLike, workers: int = 1, s
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
-    runs = [run_dir(root, c) for c in cfgs]
+    runs = [run_dir(root, EXPERIMENT, c) for c in cfgs]
     held: list[RunDir] = []
     try:
         # existing runs first, so that a clash is found before any new directory is made

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deep.config import METHOD_NAMES, RunConfig
-from gridworld.config import Config as GridConfig
+from gridworld.config import RunConfig as GridConfig
 
 from .cli import Command, values_for
 from lab.config import check_choice, check_float, check_int

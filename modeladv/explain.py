@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from gridworld.mbrl import FINAL_MODEL as MODEL_FILE  # the final model and policy a gridworld run keeps
-from gridworld.mbrl import _softmax
+from tabular import softmax_policy
 
 __all__ = ["ENVS", "Problem", "load_problem", "plot_explanation", "MODEL_FILE"]
 
@@ -146,7 +146,7 @@ def load_problem(env: str = "frozenlake", gamma: float = 0.95, policy: str = "op
     elif policy == "uniform":
         pi = uniform_policy(M)
     elif policy == "run":
-        pi = _softmax(theta)  # the run's own policy map
+        pi = softmax_policy(theta)  # the run's own policy map
     else:
         path = Path(policy)
         if path.suffix != ".npy" or not path.exists():

@@ -35,7 +35,7 @@ import numpy as np
 
 from lab.plot import METHOD_LABELS, plot_grid_heatmap, plot_learning_curves
 from lab.rundir import read_metrics
-from gridworld import FINAL_CELLS, METHODS, Config, GridLayout, render_layout
+from gridworld import FINAL_CELLS, METHODS, RunConfig, GridLayout, render_layout
 from gridworld import run as run_one
 from gridworld.report import collect, format_table, summarize
 from gridworld.runner import make_configs, run_all
@@ -45,7 +45,7 @@ QUICK = True  # False: the paper's 8x8 and 16x16 grids, 10 seeds, default budget
 SIZES = [8] if QUICK else [8, 16]
 SEEDS = 2 if QUICK else 10
 RUN_ROOT = None  # a folder to keep (and reuse) the runs, e.g. "runs"; None: a temporary folder
-SNAPSHOTS = [1, 5, 15, Config().iterations]  # iterations at which to draw the model-advantage heatmaps (8x8)
+SNAPSHOTS = [1, 5, 15, RunConfig().iterations]  # iterations at which to draw the model-advantage heatmaps (8x8)
 
 # %% [markdown]
 # ## The environment
@@ -59,7 +59,7 @@ plt.show()
 
 # %% [markdown]
 # ## Five objectives, a few seeds
-# `make_configs` builds one `Config` per (size, method, seed) with the default real-data budget
+# `make_configs` builds one `RunConfig` per (size, method, seed) with the default real-data budget
 # (`gridworld.default_budget`); `run_all` runs them (finished runs in `RUN_ROOT` are skipped), `collect`
 # reads the logs back.
 
@@ -96,7 +96,7 @@ for size in sorted(runs):
 
 # %%
 colors = {METHOD_LABELS[m]: c for m, c in zip(METHODS, ["tab:gray", "tab:orange", "tab:red", "tab:blue", "tab:green"])}
-gamma = Config().gamma
+gamma = RunConfig().gamma
 for size in runs:
     for m, seeds in runs[size].items():
         for r in seeds:  # derived columns, from the logs
@@ -150,7 +150,7 @@ def snapshots(method, seed=0):
     """
     out = []
     for it in SNAPSHOTS:
-        path = run_one(Config(size=8, method=method, seed=seed, iterations=it),
+        path = run_one(RunConfig(size=8, method=method, seed=seed, iterations=it),
                        Path(tempfile.mkdtemp(prefix=f"snap_{method}_{it}_")))
         out.append((it, read_metrics(path)["gap"][-1], read_metrics(path / FINAL_CELLS)))
     return out

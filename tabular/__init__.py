@@ -9,6 +9,7 @@ from .mdp import (
     from_gymnasium,
     policy_reward,
     transition_matrix,
+    softmax_policy,
     uniform_policy,
     validate_policy,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "policy_reward",
     "transition_matrix",
     "uniform_policy",
+    "softmax_policy",
     "validate_policy",
     "Evaluation",
     "SolveResult",

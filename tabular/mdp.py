@@ -25,6 +25,7 @@ __all__ = [
     "from_gymnasium",
     "gymnasium_transition_rewards",
     "validate_policy",
+    "softmax_policy",
     "transition_matrix",
     "policy_reward",
     "uniform_policy",
@@ -205,6 +206,22 @@ def validate_policy(M: TabularMDP, pi: Any) -> np.ndarray:
 def uniform_policy(M: TabularMDP) -> np.ndarray:
     """The uniformly random policy, ``(S, A)``."""
     return np.full((M.S, M.A), 1.0 / M.A)
+
+
+def softmax_policy(theta) -> np.ndarray:
+    """The softmax policy ``pi(a|s) = exp(theta[s, a]) / sum_b exp(theta[s, b])``, ``(S, A)`` from logits
+    ``theta`` ``(S, A)`` (numerically stable; :func:`tabular.model_probs` is the same map for model logits
+    ``(S, A, S)``).
+
+    Examples:
+        >>> softmax_policy(np.array([[0.0, 0.0], [np.log(3.0), 0.0]]))
+        array([[0.5 , 0.5 ],
+               [0.75, 0.25]])
+    """
+    z = np.asarray(theta, dtype=float)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def transition_matrix(M: TabularMDP, pi: np.ndarray):

@@ -50,9 +50,9 @@ def test_the_same_option_means_the_same_thing_everywhere(capsys):
 
 
 def test_flags_map_to_config_fields(tmp_path, capsys):
-    from gridworld.config import Config
+    from gridworld.config import RunConfig
 
-    assert set(field_docs(Config)) == {f.name for f in dataclasses.fields(Config)}
+    assert set(field_docs(RunConfig)) == {f.name for f in dataclasses.fields(RunConfig)}
     rc = cli.main(["gridworld", "--size", "5", "--methods", "mle", "--seeds", "1", "--iterations", "1",
                    "--steps-per-iter", "2", "--policy-steps", "1", "--model-steps", "1", "--rollouts", "2",
                    "--eval-episodes", "1", "--gamma", "0.9", "--root", str(tmp_path), "--no-plot", "--no-progress"])
