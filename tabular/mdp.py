@@ -298,6 +298,16 @@ def from_gymnasium(env: Any, gamma: float) -> TabularMDP:
 
     Raises:
         ValueError: if ``env`` has no tabular ``P`` dict.
+
+    Examples:
+        FrozenLake 4x4: 16 cells, 4 actions, the four holes and the goal terminal, the start cell 0.
+
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from tabular import from_gymnasium
+        >>> M = from_gymnasium(gym.make("FrozenLake-v1"), gamma=0.99)
+        >>> M.S, M.A, np.flatnonzero(M.terminal).tolist(), float(M.p0[0])
+        (16, 4, [5, 7, 11, 12, 15], 1.0)
     """
     u, P, PR, terminal = _gym_tables(env)
     S, S_total = int(u.observation_space.n), P.shape[0]
