@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from lab.config import check_int
 from lab.pool import WorkerPool
 from lab.rundir import RunDir, run_dir
 
@@ -40,10 +41,7 @@ def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, itera
                  steps_per_iter: int | None = None, first_seed: int = 0, **overrides) -> list[RunConfig]:
     """All run configs (size x method x seed, seeds ``first_seed .. first_seed + seeds - 1``), validated;
     ``ValueError`` on any bad input."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
-    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
-        raise ValueError(f"first_seed must be a non-negative integer; got {first_seed!r}")
+    seeds, first_seed = check_int("seeds", seeds, 1), check_int("first_seed", first_seed, 0)
     sizes = list(sizes)
     if not sizes:
         raise ValueError("give at least one size")
@@ -79,8 +77,7 @@ def run_all(cfgs: Sequence[RunConfig], root: str | os.PathLike, workers: int = 1
     """
     from tqdm.auto import tqdm
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    check_int("workers", workers, 1)
     runs = [run_dir(root, EXPERIMENT, c) for c in cfgs]
     held: list[RunDir] = []
     try:

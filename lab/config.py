@@ -8,6 +8,7 @@ where numbers belong, booleans where integers belong.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -77,20 +78,22 @@ def _scalar(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+@functools.lru_cache(maxsize=None)
+def _bounded_fields(cls: type) -> tuple:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, f.metadata["bounds"], *_scalar(hints[f.name]))
+                 for f in dataclasses.fields(cls) if "bounds" in f.metadata)
+
+
 def check_fields(obj: Any) -> None:
     """Check every field of the dataclass instance ``obj`` that carries :func:`bounded` metadata, in field order
     (``None`` passes for an optional field): ``int`` fields with :func:`check_int`, the others with
     :func:`check_float`. Raises ``ValueError`` naming the first bad field."""
-    hints = typing.get_type_hints(type(obj))
-    for f in dataclasses.fields(obj):
-        if "bounds" not in f.metadata:
-            continue
-        low, high, low_open, high_open = f.metadata["bounds"]
-        tp, optional = _scalar(hints[f.name])
-        v = getattr(obj, f.name)
+    for name, (low, high, low_open, high_open), tp, optional in _bounded_fields(type(obj)):
+        v = getattr(obj, name)
         if optional and v is None:
             continue
         if tp is int:
-            check_int(f.name, v, 1 if low is None else int(low))
+            check_int(name, v, 1 if low is None else int(low))
         else:
-            check_float(f.name, v, low, high, low_open, high_open)
+            check_float(name, v, low, high, low_open, high_open)

@@ -21,6 +21,8 @@ import traceback
 from multiprocessing.connection import wait as wait_any
 from typing import Any, Callable, Iterator, Sequence
 
+from .config import check_int
+
 __all__ = ["Interrupted", "interruptible", "WorkerPool", "INTERRUPTED_MESSAGE"]
 
 INTERRUPTED_MESSAGE = "interrupted; rerun the same command to resume"
@@ -102,9 +104,7 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int, env: dict | None = None):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive integer; got {workers!r}")
-        self.workers = workers
+        self.workers = check_int("workers", workers, 1)
         self.env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "NUMBA_NUM_THREADS": "1", **(env or {})}
         self._procs: list = []
