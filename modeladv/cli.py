@@ -98,6 +98,18 @@ def parse(cls: type, args: Sequence[str], prog: str) -> Any:
     raise :class:`BadInput` with one line."""
     import tyro
 
+    # tyro imports torch when the name is in sys.modules; a blocked import (None there) must stay blocked
+    blocked = "torch" in sys.modules and sys.modules["torch"] is None
+    if blocked:
+        del sys.modules["torch"]
+    try:
+        return _parse(tyro, cls, args, prog)
+    finally:
+        if blocked:
+            sys.modules["torch"] = None
+
+
+def _parse(tyro, cls: type, args: Sequence[str], prog: str) -> Any:
     if any(a in ("-h", "--help") for a in args):
         return tyro.cli(cls, args=list(args), prog=prog)
     err = io.StringIO()
