@@ -41,9 +41,11 @@ ENVS = {
 class Args:
     """Lemma 1 state by state: where J_M - J_M2 comes from, for a small MDP, a policy and a second model.
 
-    modeladv explain                                                  # FrozenLake, optimal policy, noise 0.1
-    modeladv explain --env cliffwalking --policy uniform --noise 0.3
-    modeladv explain --env gridworld --run runs/gridworld/<hash>/seed0 --policy run   # a learned model
+    For example:
+
+        modeladv explain                                                  # FrozenLake, optimal policy, noise 0.1
+        modeladv explain --env cliffwalking --policy uniform --noise 0.3
+        modeladv explain --env gridworld --run runs/gridworld/<hash>/seed0 --policy run   # a learned model
 
     Prints Lemma 1's two sides, its residual and the leading transitions; writes one figure.
     """

@@ -38,9 +38,11 @@ class RunFlags(RunConfig):
 class Args:
     """The Figure-1 gridworld experiment (Sec. 4.1): tabular Algorithm 2 with A2C, five objectives.
 
-    modeladv gridworld                                        # quick 8x8: 5 methods x 5 seeds, 500 real steps
-    modeladv gridworld --size 8 16 --seeds 10 --root results  # the full Figure 1 (then figures/make_fig1.py)
-    modeladv gridworld --methods mle ma_l1 --value exact --gamma 0.9
+    For example:
+
+        modeladv gridworld                                        # quick 8x8: 5 methods x 5 seeds, 500 real steps
+        modeladv gridworld --size 8 16 --seeds 10 --root results  # the full Figure 1 (then figures/make_fig1.py)
+        modeladv gridworld --methods mle ma_l1 --value exact --gamma 0.9
 
     Runs resume after an interruption (rerun the same command); finished runs are skipped.
     """

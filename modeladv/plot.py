@@ -17,8 +17,10 @@ __all__ = ["Args", "run", "report_alpha_sweep"]
 class Args:
     """Figures from run logs (config.json + metrics.csv) only; written under <root>/figures/ unless --figure.
 
-    modeladv plot --experiment gridworld --root runs
-    modeladv plot --experiment deep --root results --figure /tmp/fig2.png
+    For example:
+
+        modeladv plot --experiment gridworld --root runs
+        modeladv plot --experiment deep --root results --figure /tmp/fig2.png
     """
 
     experiment: Literal["gridworld", "deep", "alpha"] = "gridworld"

@@ -39,9 +39,11 @@ class RunFlags(RunConfig):
 class Args:
     """Many deep runs as Ray Tune trials, finished ones skipped, one step budget (stage) at a time.
 
-    modeladv sweep --envs pendulum-mbbl cartpole-mbbl acrobot-mbbl --seeds 5 --stages 50000 200000 --cpus 2
-    modeladv sweep --envs pendulum-mbbl --methods ma_l1 ma_vaml --alpha-sweep --steps 50000   # Appendix C
-    modeladv sweep --address head-node:6379 ...                                 # on an existing Ray cluster
+    For example:
+
+        modeladv sweep --envs pendulum-mbbl cartpole-mbbl acrobot-mbbl --seeds 5 --stages 50000 200000 --cpus 2
+        modeladv sweep --envs pendulum-mbbl --methods ma_l1 ma_vaml --alpha-sweep --steps 50000   # Appendix C
+        modeladv sweep --address head-node:6379 ...                                 # on an existing Ray cluster
 
     Trials run through Ray Tune (the sweep extra); a killed sweep rerun skips finished runs and resumes the rest.
     """

@@ -33,7 +33,9 @@ class RunFlags(RunConfig):
 class Args:
     """One deep run of Algorithm 2 (value-aware MBRL with TRPO); alpha/lambda default to the paper's Table 1.
 
-    modeladv train --env pendulum --method ma_l1 --steps 200000 --seed 0
+    For example:
+
+        modeladv train --env pendulum --method ma_l1 --steps 200000 --seed 0
 
     Writes <root>/deep/<config-hash>/seed<k>/; rerunning resumes it, or extends it to a larger --steps.
     """

@@ -15,8 +15,10 @@ __all__ = ["Args", "run"]
 class Args:
     """Check Lemma 1 and Corollary 2 on random MDPs and Sutton & Barto's grids; show printed Eq. 3 and 5 failing.
 
-    modeladv verify                        # 5 random 10-state pairs + textbook grids
-    modeladv verify --gamma 0.99 --json
+    For example:
+
+        modeladv verify                        # 5 random 10-state pairs + textbook grids
+        modeladv verify --gamma 0.99 --json
     """
 
     seed: int = field(default=0, metadata=bounded(0))

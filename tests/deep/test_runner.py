@@ -1,4 +1,4 @@
-"""deep.train (rows in memory) and deep.run (a run directory) log the same rows, as gridworld.train and gridworld.run do."""
+"""deep.train (rows in memory) and deep.run (a run directory) log the same rows, as gridworld.train and .run do."""
 
 import numpy as np
 import pytest
