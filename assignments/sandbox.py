@@ -42,7 +42,7 @@ LIB, SUBMISSION = "/sandbox/lib", "/sandbox/submission"
 NOTEBOOK = f"{SUBMISSION}/notebook.ipynb"
 TMP_BYTES = 256 << 20
 #: packages (and the repository) never visible inside the sandbox, wherever they are installed
-HIDDEN_PACKAGES = ("tabular", "deep", "modeladv", "assignments")
+HIDDEN_PACKAGES = ("tabular", "deep", "modeladv", "lab", "gridworld", "assignments")
 
 __all__ = ["status", "student_package", "command", "describe", "HIDDEN_PACKAGES"]
 

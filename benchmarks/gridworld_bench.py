@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     repeats = 20 if args.quick else 200
 
     from tabular import _kernels as K
-    from tabular.gridworld import GridLayout, make_twin
+    from gridworld import GridLayout, make_twin
     from tabular.sampling import RowSampler
 
     rng = np.random.default_rng(0)
@@ -80,10 +80,10 @@ def main(argv=None) -> int:
                   lambda: K.adam_step_numpy(x.copy(), g, m2, v2, 0.9, 0.999, 1e-8, c2, 0.1), repeats)
     print(f"(c) Adam step on {x.size} logits:  kernel %.3f ms, numpy %.3f ms, ratio %.3f" % (t[0] * 1e3, t[1] * 1e3, t[2]))
     if not args.quick:
-        from tabular.gridworld import Config, default_budget, train
+        from gridworld import RunConfig, default_budget, train
 
         t0 = time.perf_counter()
-        for _ in train(Config(size=16, method="ma_l1", seed=0, **default_budget(16))):
+        for _ in train(RunConfig(size=16, method="ma_l1", seed=0, **default_budget(16))):
             pass
         print(f"(d) one 16x16 MA-L1 run (6000 real steps): {time.perf_counter() - t0:.1f} s")
     return 0

@@ -15,7 +15,7 @@ _EXPORTS = {
     "frozen": "deep.objectives",
     "GaussianPolicy": "deep.policy", "ValueNet": "deep.policy", "gae": "deep.policy", "trpo_step": "deep.policy",
     "ENVS": "deep.envs", "make_spec": "deep.envs",
-    "Trainer": "deep.algorithm", "train_run": "deep.algorithm",
+    "Trainer": "deep.algorithm", "train_run": "deep.algorithm", "train": "deep.runner", "run": "deep.runner",
     "plot_runs": "deep.plot",
 }
 

@@ -37,7 +37,7 @@ from deep.envs import make_spec
 from deep.models import DynamicsModel, fold_normalizers, folded_forward
 from deep.objectives import METHODS, VALUE_AWARE, frozen, model_loss
 from deep.policy import GaussianPolicy, ValueNet, adam_state, adam_step, fit_value, gae, trpo_step
-from modeladv.rundir import RunDir, atomic_write_bytes, execute
+from lab.rundir import RunDir, atomic_write_bytes, execute
 
 __all__ = ["ou_step", "truncated_normal_init", "resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
 

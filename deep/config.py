@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from modeladv.config import check_bool, check_choice, check_float, check_int, check_int_tuple
-from modeladv.rundir import RunDir
+from lab.config import check_bool, check_choice, check_float, check_int, check_int_tuple
+from lab.rundir import RunDir
 
 __all__ = ["TABLE1", "ENV_NAMES", "SLBO_ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE",
            "reward_term_applies", "RunConfig",

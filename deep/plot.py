@@ -12,8 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, reward_term_applies
-from modeladv.plot import color, label, plot_learning_curves, pyplot, save_figure
-from modeladv.rundir import find_runs, read_metrics
+from lab.plot import color, label, plot_learning_curves, pyplot, save_figure
+from lab.rundir import find_runs, read_metrics
 
 __all__ = ["run_label", "collect_curves", "seed_finals", "final_returns", "plot_runs", "alpha_table", "format_alpha_table",
            "plot_alpha_sweep"]
@@ -112,7 +112,7 @@ def final_returns(curves, at_step: float | None = None, window: int = 5):
 def plot_runs(run_root: str | Path | Sequence[str | Path], out_path: str | Path, title: str | None = None,
               envs: Sequence[str] | None = None) -> Path:
     """Draw a row of Figure 2 (or Figure 3) from the logs under ``run_root`` (of ``envs`` only, when given) into
-    ``out_path``; curves are labelled with the paper's names (:data:`modeladv.plot.METHOD_LABELS`) and their
+    ``out_path``; curves are labelled with the paper's names (:data:`lab.plot.METHOD_LABELS`) and their
     ablation options."""
     plt = pyplot()
     curves = collect_curves(run_root, envs=envs)

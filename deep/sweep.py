@@ -31,7 +31,7 @@ from typing import Any, Sequence
 from urllib.parse import urlsplit
 
 from deep.config import RunConfig, run_dir
-from modeladv.pool import Interrupted
+from lab.pool import Interrupted
 
 __all__ = ["ALPHA_GRIDS", "plan", "check_address", "check_auth", "auth_hint", "token_source", "run_plan",
            "failed_trials_message", "wait_for_root", "TrialsFailed", "CLUSTER_DOC", "RAY_MISSING"]
@@ -246,7 +246,7 @@ def _trial(config: dict) -> None:
     from ray import tune
 
     from deep.algorithm import train_run
-    from modeladv.rundir import read_metrics
+    from lab.rundir import read_metrics
 
     torch.set_num_threads(1)
     wait_for_root(config["root"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tabular.gridworld.report import (claims_table, collect, format_table, plot_diagnostics, plot_final_cells,
+from gridworld.report import (claims_table, collect, format_table, plot_diagnostics, plot_final_cells,
                                      plot_returns, summarize)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from deep.plot import ENV_ORDER, collect_curves, curve_name, curve_order, final_returns, plot_runs, seed_finals
-from modeladv.plot import label
-from modeladv.stats import compare, with_holm
+from lab.plot import label
+from lab.stats import compare, with_holm
 
 #: the paper's Sec. 4.2 claims as (claim, method a, method b): "a beats / matches b"
 CLAIMS = (("MA-L1 beats MA-VAML", "ma_l1", "ma_vaml"), ("VPS helps MA-L1", "ma_l1_vps", "ma_l1"),

@@ -25,7 +25,7 @@ from deep.algorithm import Trainer
 from deep.config import ENV_NAMES, RunConfig
 from deep.objectives import model_loss
 from deep.plot import curve_order, run_label
-from modeladv.rundir import find_runs
+from lab.rundir import find_runs
 
 
 def grad_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> float:

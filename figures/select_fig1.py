@@ -3,10 +3,10 @@
     python figures/select_fig1.py                 # run what is missing (2 workers), table, figure
     python figures/select_fig1.py --no-run        # table and figure from the committed logs only
 
-Runs go to ``results/gridworld_select/gridworld/``; the rule is stated in :mod:`tabular.gridworld.selection`.
+Runs go to ``results/gridworld_select/gridworld/``; the rule is stated in :mod:`gridworld.selection`.
 Writes ``figures/fig1_selection.png`` (AUC of the exact return vs model_lr, log axis, mean ± s.e.m. over the
 three selection seeds, one panel per size, solid N(0, 1) and dashed uniform initial model) and prints the table
-with the selected settings next to :data:`tabular.gridworld.config.SELECTED`.
+with the selected settings next to :data:`gridworld.config.SELECTED`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-run", dest="run", action="store_false", help="only read the logs")
     args = parser.parse_args(argv)
 
-    from modeladv.plot import color, label
-    from tabular.gridworld.config import SELECTED
-    from tabular.gridworld.runner import run_all
-    from tabular.gridworld.selection import INIT_GRID, LR_GRID, score_table, select, selection_configs
+    from lab.plot import color, label
+    from gridworld.config import SELECTED
+    from gridworld.runner import run_all
+    from gridworld.selection import INIT_GRID, LR_GRID, score_table, select, selection_configs
 
     if args.run:
         run_all(selection_configs(args.sizes), args.root, workers=args.workers)

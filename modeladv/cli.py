@@ -1,53 +1,39 @@
-"""The ``modeladv`` command line: one dispatcher, flags generated from the config dataclasses.
+"""The ``modeladv`` command line: ``modeladv COMMAND [FLAGS]``, one module per command (:mod:`modeladv.commands`).
 
-Every field of a command's dataclasses is a flag ``--field-name`` whose help is the field's docstring and whose
-default is the field's default (booleans: ``--name/--no-name``; tuples: several values). The commands and
-their dataclasses are registered in :mod:`modeladv.commands`. Errors are one line and exit code 2; Ctrl-C
-(or SIGTERM) prints one line and exits 130 (143): rerunning the same command resumes.
+Each command's flags are the fields of its dataclasses, read by tyro: the help of a flag is the docstring under
+its field, its default the field's default, names of methods and environments are choices (``typing.Literal``).
+Bad input is one line on stderr and exit code 2 (tyro's own parse errors included); Ctrl-C (or SIGTERM) prints
+one line and exits 130 (143): rerunning the same command resumes.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
+import contextlib
 import dataclasses
 import functools
 import inspect
+import io
+import os
+import re
 import sys
 import textwrap
-import types
 import typing
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Sequence
 
-__all__ = ["Command", "field_docs", "add_flags", "values_for", "build_parser", "main"]
+__all__ = ["field_docs", "parse", "config_of", "main"]
 
-
-@dataclasses.dataclass(frozen=True)
-class Command:
-    """A subcommand: ``run(values)`` gets every flag's value by field name and returns an exit code.
-
-    Attributes:
-        name: the subcommand. help: one line for ``modeladv --help``. description: the subcommand's own help.
-        flags: ``(dataclass, fields to leave out)`` pairs; their fields become flags, in order.
-        run: the implementation.
-    """
-
-    name: str
-    help: str
-    description: str
-    flags: tuple[tuple[type, frozenset], ...]
-    run: Callable[[dict], int]
+_BOX = " │┃╭╮╰╯─━"
 
 
 @functools.lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring written under each field of a dataclass (the attribute-docstring convention)."""
+    """The docstring written under each field of a dataclass and its bases (what tyro shows as a flag's help)."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass):
             continue
-        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        body = tree.body[0].body
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
         for node, nxt in zip(body, body[1:]):
             if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
                     and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
@@ -55,100 +41,133 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _none_or(conv: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str):
-        return None if text.lower() == "none" else conv(text)
-
-    parse.__name__ = conv.__name__
-    return parse
+def config_of(flags: Any, cls: type) -> Any:
+    """The ``cls`` (a validated config dataclass) holding the values of ``flags``, an instance of a subclass of
+    ``cls`` that a command parses without validating; its ``ValueError`` reaches :func:`main`'s handler."""
+    return cls(**{f.name: getattr(flags, f.name) for f in dataclasses.fields(cls) if f.init})
 
 
-def _kind(tp: Any) -> tuple[Any, bool, bool]:
-    """``(scalar type, optional, tuple)`` of a field annotation."""
-    optional = False
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(tp))
-        tp = args[0]
-        origin = typing.get_origin(tp)
-    if origin is tuple:
-        return typing.get_args(tp)[0], optional, True
-    return tp, optional, False
+class BadInput(ValueError):
+    """A command line tyro refused, as one line."""
 
 
-def add_flags(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = ()) -> list[str]:
-    """Add a flag for every field of the dataclass ``cls`` not in ``skip``; returns the field names."""
-    hints = typing.get_type_hints(cls)
-    docs = field_docs(cls)
-    group = parser.add_argument_group(f"{cls.__name__} ({cls.__module__})")
-    names = []
-    for f in dataclasses.fields(cls):
-        if f.name in skip or not f.init:
+def _plural_field(classes: Sequence[type], name: str) -> bool:
+    for cls in classes:
+        hints = typing.get_type_hints(cls, include_extras=False)
+        if name in hints:
+            return typing.get_origin(hints[name]) is tuple
+    return False
+
+
+def _one_line(text: str, classes: Sequence[type]) -> str:
+    """tyro's error box as the one line argparse would print (``argument --x: invalid float value: 'abc'``; a
+    name outside a ``Literal``: ``unknown env 'pong'; choose from ...``, as the configs' own checks say)."""
+    lines = [ln.strip(_BOX) for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    message, started = [], False
+    for ln in lines[1:]:  # lines[0]: the box's title
+        if set(ln) <= set(_BOX + "-"):
+            if started:
+                break
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        scalar, optional, many = _kind(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        shown = " ".join(map(str, default)) if many and default else default
-        help_ = f"{docs.get(f.name, '')} (default: {shown})".strip()
-        if scalar is bool and not many:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=help_)
+        started = True
+        message.append(ln)
+    msg = " ".join(message) or (lines[0] if lines else "invalid command line")
+    m = re.match(r"Error parsing (--[\w.-]+): (?:invalid literal for (int)\(\) with base 10|could not convert string "
+                 r"to (float)): (.*)$", msg)
+    if m:
+        return f"argument {m[1]}: invalid {m[2] or m[3]} value: {m[4]}"
+    m = re.match(r"invalid choice (.*) for argument '(--[\w.-]+)'\. Expected one of \((.*)\)\.?$", msg)
+    if m:
+        name = m[2].lstrip("-").replace("-", "_")
+        if _plural_field(classes, name) and name.endswith("s"):
+            name = name[:-1]
+        choices = ast.literal_eval(f"({m[3]},)")
+        return f"unknown {name} {m[1]}; choose from {', '.join(map(str, choices))}"
+    m = re.match(r"Unrecognized options: (.*)$", msg)
+    if m:
+        return f"unrecognized arguments: {' '.join(m[1].split(', '))}"
+    m = re.match(r"Error parsing (--[\w.-]+): (.*)$", msg)
+    if m:
+        return f"argument {m[1]}: {m[2]}"
+    return re.sub(r"^Error parsing [\w.\[\]]+: ", "", msg)
+
+
+def parse(cls: type, args: Sequence[str], prog: str) -> Any:
+    """``cls`` from the flags ``args`` (tyro). ``--help`` prints the help and raises ``SystemExit(0)``; bad flags
+    raise :class:`BadInput` with one line."""
+    import tyro
+
+    # tyro imports torch when the name is in sys.modules; a blocked import (None there) must stay blocked
+    blocked = "torch" in sys.modules and sys.modules["torch"] is None
+    if blocked:
+        del sys.modules["torch"]
+    try:
+        return _parse(tyro, cls, args, prog)
+    finally:
+        if blocked:
+            sys.modules["torch"] = None
+
+
+def _parse(tyro, cls: type, args: Sequence[str], prog: str) -> Any:
+    if any(a in ("-h", "--help") for a in args):
+        return tyro.cli(cls, args=list(args), prog=prog)
+    err = io.StringIO()
+    width = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100000"  # tyro wraps its error box to the terminal: one line per message line
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(err):
+            return tyro.cli(cls, args=list(args), prog=prog)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        classes = [cls, *(t for t in _nested_classes(cls))]
+        raise BadInput(_one_line(err.getvalue(), classes)) from None
+    finally:
+        if width is None:
+            os.environ.pop("COLUMNS", None)
         else:
-            conv = _none_or(scalar) if optional else scalar
-            group.add_argument(flag, dest=f.name, type=conv, default=default, nargs="+" if many else None,
-                               metavar=f.name.upper(), help=help_)
-        names.append(f.name)
-    return names
+            os.environ["COLUMNS"] = width
 
 
-def values_for(cls: type, values: dict, skip: Iterable[str] = ()) -> dict:
-    """The entries of ``values`` that are fields of ``cls`` (tuples restored), for ``cls(**...)``."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        if f.name in values and f.name not in set(skip):
-            v = values[f.name]
-            out[f.name] = tuple(v) if isinstance(v, list) else v
-    return out
+def _nested_classes(cls: type) -> list[type]:
+    hints = typing.get_type_hints(cls, include_extras=False)
+    return [t for t in hints.values() if dataclasses.is_dataclass(t)]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit code 2) instead of usage + error."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def build_parser(commands: Sequence[Command]) -> argparse.ArgumentParser:
-    parser = _Parser(prog="modeladv", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for c in commands:
-        p = sub.add_parser(c.name, help=c.help, description=c.description,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-        for cls, skip in c.flags:
-            add_flags(p, cls, skip)
-    return parser
+def _usage(commands) -> str:
+    width = max(map(len, commands))
+    rows = "\n".join(f"  {name:<{width}}  {c.help}" for name, c in commands.items())
+    return (f"usage: modeladv COMMAND [FLAGS]   (modeladv COMMAND --help: the command's flags)\n\n"
+            f"model-advantage: exact tabular checks, the gridworld and deep experiments, their figures\n\n"
+            f"commands:\n{rows}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand and return its exit code: 0 success, 2 bad
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the command and return its exit code: 0 success, 2 bad
     input (one line on stderr), 128 + signal number when interrupted."""
-    from .commands import COMMANDS
-    from .pool import INTERRUPTED_MESSAGE, Interrupted, interruptible
+    from lab.pool import INTERRUPTED_MESSAGE, Interrupted, interruptible
 
-    parser = build_parser(list(COMMANDS.values()))
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as e:  # --help (0) or a malformed flag (2, its one line already printed)
-        return int(e.code or 0)
-    if args.command is None:
-        parser.print_help()
+    from .commands import COMMANDS
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage(COMMANDS), end="")
+        return 0 if argv else 2
+    name, flags = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"modeladv: error: argument COMMAND: invalid choice: {name!r} (choose from {', '.join(COMMANDS)})",
+              file=sys.stderr)
         return 2
-    values = {k: v for k, v in vars(args).items() if k != "command"}
+    command = COMMANDS[name]
     try:
         with interruptible():
-            return int(COMMANDS[args.command].run(values) or 0)
+            args = parse(command.args, flags, f"modeladv {name}")
+            return int(command.run(args) or 0)
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
     except ValueError as e:  # bad input, a locked or corrupt run: one clear line, no traceback
-        print(f"modeladv {args.command}: error: {e}", file=sys.stderr)
+        print(f"modeladv {name}: error: {e}", file=sys.stderr)
         return 2
     except Interrupted as e:
         print(INTERRUPTED_MESSAGE, file=sys.stderr)

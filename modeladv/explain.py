@@ -13,15 +13,18 @@ toy-text environment or the gridworld, and a perturbed or learned second model),
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from tabular.gridworld.mbrl import FINAL_MODEL as MODEL_FILE  # the final model and policy a gridworld run keeps
-from tabular.gridworld.mbrl import _softmax
+from gridworld.mbrl import FINAL_MODEL as MODEL_FILE  # the final model and policy a gridworld run keeps
+from lab.config import bounded, check_choice, check_fields
+from lab.guards import check_figure_path
+from tabular import softmax_policy
 
-__all__ = ["ENVS", "Problem", "load_problem", "plot_explanation", "MODEL_FILE"]
+__all__ = ["Args", "run", "ENVS", "Problem", "load_problem", "plot_explanation", "MODEL_FILE"]
 
 #: toy-text environments (Gymnasium id, make kwargs, map shape or None) and the gridworld
 ENVS = {
@@ -32,6 +35,64 @@ ENVS = {
     "gridworld": (None, {}, None),
 }
 
+
+
+@dataclass(frozen=True)
+class Args:
+    """Lemma 1 state by state: where J_M - J_M2 comes from, for a small MDP, a policy and a second model.
+
+    For example:
+
+        modeladv explain                                                  # FrozenLake, optimal policy, noise 0.1
+        modeladv explain --env cliffwalking --policy uniform --noise 0.3
+        modeladv explain --env gridworld --run runs/gridworld/<hash>/seed0 --policy run   # a learned model
+
+    Prints Lemma 1's two sides, its residual and the leading transitions; writes one figure.
+    """
+
+    env: Literal[tuple(ENVS)] = "frozenlake"
+    """frozenlake, frozenlake8x8, cliffwalking, taxi (Gymnasium toy text) or gridworld"""
+    policy: str = "optimal"
+    """optimal (in the true model), uniform, run (the --run's final policy) or a .npy (S, A) file"""
+    noise: float = field(default=0.1, metadata=bounded(0.0, 1.0))
+    """second model = the true one perturbed at this level (each row mixed with a Dirichlet(1) draw), in [0, 1]"""
+    run: str | None = None
+    """a finished gridworld run directory: its learned model is the second model (with --env gridworld)"""
+    size: int = 8
+    """gridworld size, walls included (without --run)"""
+    gamma: float = field(default=0.95, metadata=bounded(0.0, 1.0, high_open=True))
+    """discount of the tabular models (a --run uses its own)"""
+    seed: int = field(default=0, metadata=bounded(0))
+    """seed of the perturbation"""
+    top: int = field(default=10, metadata=bounded(0))
+    """how many leading transitions to print"""
+    figure: str | None = None
+    """figure path (None: runs/figures/explain_<env>.png)"""
+
+    def __post_init__(self):
+        from gridworld.layout import GridLayout
+
+        check_choice("env", self.env, tuple(ENVS))
+        check_fields(self)
+        GridLayout(self.size)
+
+
+def run(o: Args) -> int:
+    from tabular.explain import explain
+
+    figure = check_figure_path(o.figure or Path("runs") / "figures" / f"explain_{o.env}.png")
+    problem = load_problem(o.env, o.gamma, o.policy, o.noise, o.seed, o.run, o.size)
+    ex = explain(problem.M, problem.M2, problem.pi, top=o.top)
+    L = ex.lemma
+    print(f"{problem.name}; policy {problem.policy}; M2: {problem.second}")
+    print(f"J_M - J_M2 = {L.lhs:+.6g} = model-advantage term {L.model_advantage_term:+.6g} "
+          f"+ reward term {L.reward_term:+.6g}   (residual {L.residual:+.1e}; printed Eq. 3 residual "
+          f"{L.printed_residual:+.3g})")
+    print("leading transitions (share = w(s) P(s, s') A(s, s')):")
+    for t in ex.top:
+        print(f"  {t.s:>4} -> {t.s2:<4} w {t.w:8.4f}  P {t.prob:6.3f}  A {t.advantage:+9.5f}  share {t.flow:+.5f}")
+    print(f"figure: {plot_explanation(problem, ex, figure)}")
+    return 0
 
 @dataclass(frozen=True)
 class Problem:
@@ -72,7 +133,7 @@ def _gym_mdp(env: str, gamma: float):
 
 
 def _gridworld(size: int, gamma: float):
-    from tabular.gridworld.layout import GridLayout, make_twin
+    from gridworld.layout import GridLayout, make_twin
 
     layout = GridLayout(size)
     M = make_twin(layout, gamma)
@@ -132,7 +193,7 @@ def load_problem(env: str = "frozenlake", gamma: float = 0.95, policy: str = "op
         M, r, shape, marks = _gym_mdp(env, gamma)
         name = ENVS[env][0] + (f" {ENVS[env][1]['map_name']}" if ENVS[env][1] else "")
     if run is not None:
-        from tabular.gridworld.mbrl import learned_mdp
+        from gridworld.mbrl import learned_mdp
 
         if logits.shape != (M.S, M.A, M.S):
             raise ValueError(f"{run}: model logits of shape {logits.shape} do not fit the {size}x{size} grid")
@@ -146,7 +207,7 @@ def load_problem(env: str = "frozenlake", gamma: float = 0.95, policy: str = "op
     elif policy == "uniform":
         pi = uniform_policy(M)
     elif policy == "run":
-        pi = _softmax(theta)  # the run's own policy map
+        pi = softmax_policy(theta)  # the run's own policy map
     else:
         path = Path(policy)
         if path.suffix != ".npy" or not path.exists():
@@ -163,7 +224,7 @@ def _state_xy(s: int, shape: tuple[int, int]) -> tuple[float, float]:
 
 def plot_explanation(problem: Problem, ex, out: str | Path, arrows: int = 12) -> Path:
     """The figure of :func:`tabular.explain.explain`'s ``ex`` for ``problem`` (see the module text)."""
-    from modeladv.plot import pyplot, save_figure
+    from lab.plot import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1.25, 1.0, 1.05]})

@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tabular as tb
-from tabular.gridworld import make_twin
+from gridworld import make_twin
 from tabular.verify import random_mdp
 
 np.set_printoptions(precision=4, suppress=True)

@@ -17,13 +17,13 @@
 # *Modhe et al. (2021), Model-Advantage Optimization for Model-Based RL, Section 4.1 and Figure 1.*
 #
 # The agent starts in one corner of an $N\times N$ grid (walls included) and must reach the goal in the opposite
-# corner (`tabular.gridworld`). Tabular model-based RL (`tabular.gridworld.mbrl`, Algorithm 2 with A2C as the policy
+# corner (`gridworld`). Tabular model-based RL (`gridworld.mbrl`, Algorithm 2 with A2C as the policy
 # learner) learns a softmax model of the dynamics from a small budget of real steps with one of the five
 # objectives of Figure 1, and plans in it. Because everything is tabular, every iteration also logs **exact**
 # diagnostics against the true MDP: the performance gap $|J_{M^*}(\pi) - J_{M_\phi}(\pi)|$, the expected
 # model-advantage $\mathbb{E}_{d_{M^*}}\mathbb{E}_{P_{M^*}}[A_{M_\phi}]$, the model's $L_1$ error on visited states, and
 # the exact value of every objective. The same runs at full scale are `modeladv gridworld`
-# (`tabular.gridworld.runner` and `.report`); this notebook calls that library, it does not re-implement it.
+# (`gridworld.runner` and `.report`); this notebook calls that library, it does not re-implement it.
 
 # %%
 # %matplotlib inline
@@ -33,19 +33,19 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from modeladv.plot import METHOD_LABELS, plot_grid_heatmap, plot_learning_curves
-from modeladv.rundir import read_metrics
-from tabular.gridworld import FINAL_CELLS, METHODS, Config, GridLayout, render_layout
-from tabular.gridworld import run as run_one
-from tabular.gridworld.report import collect, format_table, summarize
-from tabular.gridworld.runner import make_configs, run_all
+from lab.plot import METHOD_LABELS, plot_grid_heatmap, plot_learning_curves
+from lab.rundir import read_metrics
+from gridworld import FINAL_CELLS, METHODS, RunConfig, GridLayout, render_layout
+from gridworld import run as run_one
+from gridworld.report import collect, format_table, summarize
+from gridworld.runner import make_configs, run_all
 
 # %% tags=["parameters"]
 QUICK = True  # False: the paper's 8x8 and 16x16 grids, 10 seeds, default budgets (several minutes)
 SIZES = [8] if QUICK else [8, 16]
 SEEDS = 2 if QUICK else 10
 RUN_ROOT = None  # a folder to keep (and reuse) the runs, e.g. "runs"; None: a temporary folder
-SNAPSHOTS = [1, 5, 15, Config().iterations]  # iterations at which to draw the model-advantage heatmaps (8x8)
+SNAPSHOTS = [1, 5, 15, RunConfig().iterations]  # iterations at which to draw the model-advantage heatmaps (8x8)
 
 # %% [markdown]
 # ## The environment
@@ -59,8 +59,8 @@ plt.show()
 
 # %% [markdown]
 # ## Five objectives, a few seeds
-# `make_configs` builds one `Config` per (size, method, seed) with the default real-data budget
-# (`tabular.gridworld.default_budget`); `run_all` runs them (finished runs in `RUN_ROOT` are skipped), `collect`
+# `make_configs` builds one `RunConfig` per (size, method, seed) with the default real-data budget
+# (`gridworld.default_budget`); `run_all` runs them (finished runs in `RUN_ROOT` are skipped), `collect`
 # reads the logs back.
 
 # %%
@@ -98,7 +98,7 @@ for size in sorted(runs):
 
 # %%
 colors = {METHOD_LABELS[m]: c for m, c in zip(METHODS, ["tab:gray", "tab:orange", "tab:red", "tab:blue", "tab:green"])}
-gamma = Config().gamma
+gamma = RunConfig().gamma
 for size in runs:
     for m, seeds in runs[size].items():
         for r in seeds:  # derived columns, from the logs
@@ -137,7 +137,7 @@ for size in sorted(runs):
 # %% [markdown]
 # ## Model-advantage over the grid as the model learns
 # One 8x8 run per objective (MLE, the direct L1 and the upper bound), looked at after a few iterations: at each
-# point `tabular.gridworld.mbrl` records (`final_cells.csv`), per cell, the per-state expected
+# point `gridworld.mbrl` records (`final_cells.csv`), per cell, the per-state expected
 # model-advantage $\mathbb{E}_{s'\sim P^\pi_{M^*}(s)} A^\pi_{M_\phi}(s, s')$ (red: the true move is worth more than the
 # model predicts, blue: less), and at the end the policy's discounted occupancy $d_{M^*,\pi}$. Weighted by
 # $\frac{1}{1-\gamma}d$ the model-advantage map sums to $J_{M^*} - J_{M_\phi}$ (Lemma 1).
@@ -152,7 +152,7 @@ def snapshots(method, seed=0):
     """
     out = []
     for it in SNAPSHOTS:
-        path = run_one(Config(size=8, method=method, seed=seed, iterations=it),
+        path = run_one(RunConfig(size=8, method=method, seed=seed, iterations=it),
                        Path(tempfile.mkdtemp(prefix=f"snap_{method}_{it}_")))
         out.append((it, read_metrics(path)["gap"][-1], read_metrics(path / FINAL_CELLS)))
     return out

@@ -39,8 +39,8 @@ from deep.config import TABLE1, make_config
 from deep.envs import make_spec
 from deep.objectives import METHODS, frozen, model_loss
 from deep.plot import collect_curves
-from modeladv.plot import plot_learning_curves
-from modeladv.rundir import find_runs, read_metrics
+from lab.plot import plot_learning_curves
+from lab.rundir import find_runs, read_metrics
 
 torch.set_num_threads(1)
 

@@ -1,7 +1,7 @@
 """Exact tabular toolkit for Model-Advantage Optimization (Modhe et al., 2021).
 
 The exact core: numpy/scipy/numba only. ``import tabular`` imports neither torch, gymnasium, the run layer
-(:mod:`modeladv`) nor :mod:`deep`; the gridworld experiment is the subpackage :mod:`tabular.gridworld`.
+(:mod:`lab`) nor an experiment; this package imports nothing of model-advantage's own.
 """
 
 from .mdp import (
@@ -9,6 +9,7 @@ from .mdp import (
     from_gymnasium,
     policy_reward,
     transition_matrix,
+    softmax_policy,
     uniform_policy,
     validate_policy,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "policy_reward",
     "transition_matrix",
     "uniform_policy",
+    "softmax_policy",
     "validate_policy",
     "Evaluation",
     "SolveResult",

@@ -89,6 +89,17 @@ def model_advantage(M: TabularMDP, pi, V=None) -> np.ndarray:
         or :func:`expected_model_advantage`, which never form it.
 
     Row property: ``sum_s' P^pi_M(s, s') A[s, s'] = 0`` (the advantage under its own dynamics has zero mean).
+
+    Examples:
+        Two states, one action, each step lands on either state with probability 1/2, reward 1 in state 0,
+        gamma 1/2: ``V = (1.5, 0.5)``, ``E V = 1``, so ``A[s, s'] = (1/2)(V(s') - 1)``.
+
+        >>> import numpy as np
+        >>> from tabular import TabularMDP, model_advantage
+        >>> M = TabularMDP(np.full((2, 1, 2), 0.5), np.array([[1.0], [0.0]]), p0=np.array([1.0, 0.0]), gamma=0.5)
+        >>> model_advantage(M, np.ones((2, 1)))
+        array([[ 0.25, -0.25],
+               [ 0.25, -0.25]])
     """
     _check_mdp(M)
     pi = validate_policy(M, pi)
@@ -173,6 +184,19 @@ def simulation_lemma(M: TabularMDP, M2: TabularMDP, pi, normalized: bool = False
     Raises:
         ValueError: mismatched models, bad policy, ``normalized=True`` with ``gamma = 1``, or (gamma = 1)
             a policy that does not terminate.
+
+    Examples:
+        Same dynamics, rewards ``(1, 0)`` against ``(0, 0)``, gamma 1/2: the whole gap ``J_M - J_M2 = 1.5`` is
+        the reward term; the printed form misses ``gamma/(1-gamma) E_{d_M}[dR] = 1 * 0.75``.
+
+        >>> import numpy as np
+        >>> from tabular import TabularMDP, simulation_lemma
+        >>> P, p0 = np.full((2, 1, 2), 0.5), np.array([1.0, 0.0])
+        >>> M = TabularMDP(P, np.array([[1.0], [0.0]]), p0, gamma=0.5)
+        >>> M2 = TabularMDP(P, np.zeros((2, 1)), p0, gamma=0.5)
+        >>> L = simulation_lemma(M, M2, np.ones((2, 1)))
+        >>> print(L.lhs, L.model_advantage_term, L.reward_term, L.printed_residual)
+        1.5 0.0 1.5 0.75
     """
     _check_pair(M, M2)
     pi = validate_policy(M, pi)
@@ -229,6 +253,15 @@ def deviation_error(M: TabularMDP, M2: TabularMDP, pi) -> DeviationError:
 
     Raises:
         ValueError: mismatched models, bad policy, or (gamma = 1) a policy that does not terminate.
+
+    Examples:
+        The hand-checked counterexample of :func:`eq5_counterexample`: both proved forms give ``J_M - J_M2 = 1``,
+        printed Eq. 5 gives 1/2.
+
+        >>> from tabular import deviation_error, eq5_counterexample
+        >>> D = deviation_error(*eq5_counterexample())
+        >>> print(D.lhs, D.proof_form, D.dual_form, D.printed_form)
+        1.0 1.0 1.0 0.5
     """
     _check_pair(M, M2)
     pi = validate_policy(M, pi)

@@ -25,6 +25,7 @@ __all__ = [
     "from_gymnasium",
     "gymnasium_transition_rewards",
     "validate_policy",
+    "softmax_policy",
     "transition_matrix",
     "policy_reward",
     "uniform_policy",
@@ -207,6 +208,22 @@ def uniform_policy(M: TabularMDP) -> np.ndarray:
     return np.full((M.S, M.A), 1.0 / M.A)
 
 
+def softmax_policy(theta) -> np.ndarray:
+    """The softmax policy ``pi(a|s) = exp(theta[s, a]) / sum_b exp(theta[s, b])``, ``(S, A)`` from logits
+    ``theta`` ``(S, A)`` (numerically stable; :func:`tabular.model_probs` is the same map for model logits
+    ``(S, A, S)``).
+
+    Examples:
+        >>> softmax_policy(np.array([[0.0, 0.0], [np.log(3.0), 0.0]]))
+        array([[0.5 , 0.5 ],
+               [0.75, 0.25]])
+    """
+    z = np.asarray(theta, dtype=float)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def transition_matrix(M: TabularMDP, pi: np.ndarray):
     """State-to-state kernel ``P_pi[s, s'] = sum_a pi[s, a] P[s, a, s']``.
 
@@ -281,6 +298,16 @@ def from_gymnasium(env: Any, gamma: float) -> TabularMDP:
 
     Raises:
         ValueError: if ``env`` has no tabular ``P`` dict.
+
+    Examples:
+        FrozenLake 4x4: 16 cells, 4 actions, the four holes and the goal terminal, the start cell 0.
+
+        >>> import gymnasium as gym
+        >>> import numpy as np
+        >>> from tabular import from_gymnasium
+        >>> M = from_gymnasium(gym.make("FrozenLake-v1"), gamma=0.99)
+        >>> M.S, M.A, np.flatnonzero(M.terminal).tolist(), float(M.p0[0])
+        (16, 4, [5, 7, 11, 12, 15], 1.0)
     """
     u, P, PR, terminal = _gym_tables(env)
     S, S_total = int(u.observation_space.n), P.shape[0]

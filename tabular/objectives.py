@@ -154,6 +154,20 @@ def ma_l1_loss(logits, V, batch: TransitionBatch) -> Objective:
     Returns:
         ``(L1^U, grad)``; ``grad[s, a] = -(1/N) sum_{i at (s,a)} sign(delta_i) P_phi(s,a) (V - P_phi(s,a).V)``
         (``sign(0) = 0``). The exact form is ``E_d E_pi E_{P_M} |delta|``, the normalized Eq. 9.
+
+    Examples:
+        The uniform model (zero logits) predicts ``P_phi . V = 1`` for ``V = (0, 2)``; both observed transitions
+        land in state 1, so every ``|delta| = |2 - 1| = 1``, and the gradient moves mass towards state 1.
+
+        >>> import numpy as np
+        >>> from tabular import TransitionBatch, ma_l1_loss
+        >>> batch = TransitionBatch(s=[0, 1], a=[0, 0], s2=[1, 1])
+        >>> loss, grad = ma_l1_loss(np.zeros((2, 1, 2)), np.array([0.0, 2.0]), batch)
+        >>> loss
+        1.0
+        >>> grad[:, 0]
+        array([[ 0.25, -0.25],
+               [ 0.25, -0.25]])
     """
     total, W, J = _value_aware(logits, V, batch, 0)
     N = len(batch)

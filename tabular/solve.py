@@ -178,6 +178,19 @@ def evaluate(M: TabularMDP, pi) -> Evaluation:
 
     Raises:
         ValueError: bad policy, or (gamma = 1) a policy that does not terminate.
+
+    Examples:
+        Sutton & Barto's Example 3.5 (Figure 3.2): the equiprobable random policy on the 5x5 grid, gamma 0.9.
+
+        >>> import numpy as np
+        >>> from tabular import evaluate, gridworld_example_3_5, uniform_policy
+        >>> M = gridworld_example_3_5()
+        >>> np.round(evaluate(M, uniform_policy(M)).V.reshape(5, 5), 1)
+        array([[ 3.3,  8.8,  4.4,  5.3,  1.5],
+               [ 1.5,  3. ,  2.3,  1.9,  0.5],
+               [ 0.1,  0.7,  0.7,  0.4, -0.4],
+               [-1. , -0.4, -0.4, -0.6, -1.2],
+               [-1.9, -1.3, -1.2, -1.4, -2. ]])
     """
     return _evaluate(M, _validated(M, pi))
 

@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("myst_nb", reason="the site needs the docs extra (myst-nb)")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::PendingDeprecationWarning")
-PACKAGES = ("tabular", "deep", "modeladv")
+PACKAGES = ("tabular", "gridworld", "deep", "lab", "modeladv")
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -74,11 +74,11 @@ def public_modules() -> list[str]:
 def test_api_reference_documents_every_public_module(site):
     api = read(site, "api.html")
     modules = public_modules()
-    assert {"deep.algorithm", "deep.sweep", "modeladv.pool", "tabular.gridworld.runner"} <= set(modules)
+    assert {"deep.algorithm", "deep.sweep", "lab.pool", "gridworld.runner"} <= set(modules)
     missing = [m for m in modules if f'id="module-{m}"' not in api]
     assert not missing, f"docs/site/api.md has no automodule for {missing}"
     for target in ("tabular.examples.eq5_counterexample", "deep.algorithm.Trainer", "deep.policy.trpo_step",
-                   "deep.sweep.ALPHA_GRIDS", "modeladv.plot.METHOD_LABELS", "deep.models.DynamicsModel"):
+                   "deep.sweep.ALPHA_GRIDS", "lab.plot.METHOD_LABELS", "deep.models.DynamicsModel"):
         assert f'id="{target}"' in api, target
 
 

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from deep.algorithm import Trainer, run_path, train_run  # noqa: E402
 from deep.config import METHOD_NAMES, TABLE1, make_config  # noqa: E402
 from modeladv.cli import main as cli_main  # noqa: E402
-from modeladv.rundir import RunDir, read_metrics  # noqa: E402
+from lab.rundir import RunDir, read_metrics  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ from deep.algorithm import Trainer, train_run  # noqa: E402
 from deep.config import make_config  # noqa: E402
 from deep.models import DynamicsModel, fold_normalizers, folded_forward  # noqa: E402
 from deep.policy import GaussianPolicy  # noqa: E402
-from modeladv.rundir import read_metrics  # noqa: E402
+from lab.rundir import read_metrics  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from deep.algorithm import Trainer, ou_step, train_run, truncated_normal_init  # noqa: E402
 from deep.config import make_config  # noqa: E402
 from deep.policy import GaussianPolicy, ValueNet, clip_grad_norm, fit_value, trpo_step  # noqa: E402
-from modeladv.rundir import RunDir, read_metrics  # noqa: E402
+from lab.rundir import RunDir, read_metrics  # noqa: E402
 
 TINY = dict(n_real=150, k_model=4, value_refresh_every=2, refresh_samples=40, k_policy=2, policy_samples=40,
             rollout_envs=4, model_hidden=(16, 16), policy_hidden=(8,), value_hidden=(8,), model_batch=16,

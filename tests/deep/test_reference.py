@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from deep.algorithm import train_run  # noqa: E402
 from deep.config import make_config  # noqa: E402
-from modeladv.rundir import read_metrics  # noqa: E402
+from lab.rundir import read_metrics  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 SMALL = dict(steps=600, n_real=200, k_model=6, value_refresh_every=3, refresh_samples=100, k_policy=2,

@@ -17,7 +17,7 @@ from deep.algorithm import train_run  # noqa: E402
 from deep.config import make_config  # noqa: E402
 from deep.sweep import (CLUSTER_DOC, auth_hint, check_address, check_auth, failed_trials_message, plan,  # noqa: E402
                         token_source, wait_for_root)
-from modeladv.rundir import RunDir, find_runs, read_metrics  # noqa: E402
+from lab.rundir import RunDir, find_runs, read_metrics  # noqa: E402
 
 SMALL = dict(n_real=100, k_model=2, k_policy=1, policy_samples=40, refresh_samples=40, rollout_envs=4)
 FLAGS = [x for k, v in SMALL.items() for x in ("--" + k.replace("_", "-"), str(v))]
@@ -173,7 +173,7 @@ def test_plan_orders_seed_major_and_sweeps_alpha():
 def _fake_run(root, env, method, alpha, seed, returns):
     """A run directory as the trainer writes it (config.json + metrics.csv), with the given returns."""
     from deep.config import run_dir
-    from modeladv.rundir import as_dict
+    from lab.rundir import as_dict
 
     cfg = make_config(env, method, alpha=alpha, seed=seed, steps=100 * len(returns))
     rd = run_dir(root, cfg)

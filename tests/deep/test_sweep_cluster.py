@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 torch = pytest.importorskip("torch")
 ray = pytest.importorskip("ray")
 
-from modeladv.rundir import RunDir, find_runs, read_metrics  # noqa: E402
+from lab.rundir import RunDir, find_runs, read_metrics  # noqa: E402
 from tests.deep.test_sweep import FLAGS, _ray_processes  # noqa: E402
 
 RAY = str(Path(sys.executable).with_name("ray"))

@@ -1,10 +1,8 @@
-"""The `modeladv` dispatcher, flags generated from the config dataclasses, and the package boundaries."""
+"""The `modeladv` dispatcher and flags generated from the config dataclasses (the layers: tests/test_layers.py)."""
 
-import ast
 import dataclasses
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +10,6 @@ from modeladv import cli
 from modeladv.cli import field_docs
 from modeladv.commands import COMMANDS
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_command_prints_help_and_fails(capsys):
@@ -53,14 +50,14 @@ def test_the_same_option_means_the_same_thing_everywhere(capsys):
 
 
 def test_flags_map_to_config_fields(tmp_path, capsys):
-    from tabular.gridworld.config import Config
+    from gridworld.config import RunConfig
 
-    assert set(field_docs(Config)) == {f.name for f in dataclasses.fields(Config)}
+    assert set(field_docs(RunConfig)) == {f.name for f in dataclasses.fields(RunConfig)}
     rc = cli.main(["gridworld", "--size", "5", "--methods", "mle", "--seeds", "1", "--iterations", "1",
                    "--steps-per-iter", "2", "--policy-steps", "1", "--model-steps", "1", "--rollouts", "2",
                    "--eval-episodes", "1", "--gamma", "0.9", "--root", str(tmp_path), "--no-plot", "--no-progress"])
     assert rc == 0
-    from modeladv.rundir import find_runs
+    from lab.rundir import find_runs
 
     (cfg, _), = find_runs(tmp_path, "gridworld")
     assert (cfg["gamma"], cfg["policy_steps"], cfg["size"]) == (0.9, 1, 5)
@@ -77,47 +74,3 @@ def test_modeladv_verify_does_not_import_torch():
     code = "import sys; from modeladv.cli import main; main(['verify', '--n-mdps', '1']); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[-1] == "False"
-
-
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            names.add(node.module)
-    return names
-
-
-#: the first release's module paths kept as thin aliases (they re-export a moved module and nothing else)
-ALIASES = {"tabular/mbrl.py", "tabular/runs.py", "tabular/plot.py", "tabular/cli.py", "tabular/experiment.py"}
-
-
-def test_arrows_point_down():
-    """The exact core imports neither deep, the run layer, gymnasium nor torch; only tabular/gridworld/ uses the
-    run layer; nothing under tabular/ imports deep; deep never imports the gridworld experiment."""
-    for path in sorted((ROOT / "tabular").rglob("*.py")):
-        rel = str(path.relative_to(ROOT))
-        mods = _imports(path)
-        assert not any(m.split(".")[0] == "deep" for m in mods), rel
-        if rel in ALIASES:
-            assert len(path.read_text().splitlines()) <= 5, f"{rel} should stay a thin alias"
-            continue
-        if "gridworld" not in path.parts:
-            bad = {m for m in mods if m.split(".")[0] in ("modeladv", "torch", "gymnasium", "minigrid", "matplotlib")}
-            assert not bad, (rel, bad)
-    for path in sorted((ROOT / "deep").rglob("*.py")):
-        mods = _imports(path)
-        assert not any(m.startswith("tabular.gridworld") for m in mods), path
-
-
-def test_moved_module_paths_still_import():
-    import tabular.experiment
-    import tabular.mbrl
-    import tabular.runs
-    from tabular.gridworld import Config, GridLayout
-    from tabular.mbrl import run
-    from tabular.verify import random_mdp
-
-    assert tabular.mbrl.Config is Config and callable(run) and callable(random_mdp)
-    assert GridLayout(8).n_cells == 36 and callable(tabular.experiment.collect) and callable(tabular.runs.read_metrics)

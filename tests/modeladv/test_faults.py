@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeladv.rundir import RunDir, find_runs, read_metrics
+from lab.rundir import RunDir, find_runs, read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 120  # seconds any one command may take

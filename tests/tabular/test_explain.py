@@ -128,7 +128,7 @@ def test_modeladv_explain_on_a_learned_gridworld_model(tmp_path, capsys):
     assert "learned model (ma_l1, seed 0" in out and abs(float(out.split("(residual ")[1].split(";")[0])) < 1e-12
     # the learned model is the run's: its one-step model error is what the run logged last
     from modeladv.explain import load_problem
-    from modeladv.rundir import read_metrics
+    from lab.rundir import read_metrics
 
     p = load_problem("gridworld", policy="run", run=str(run))
     ev_true_J = _J(p.M, p.pi)

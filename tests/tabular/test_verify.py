@@ -29,13 +29,13 @@ def test_verify_json(capsys):
 
 
 @pytest.mark.parametrize("args, msg", [
-    (["--gamma", "1.0"], r"--gamma must lie in \[0, 1\); got 1.0"),
-    (["--gamma", "-0.5"], r"--gamma must lie in \[0, 1\)"),
-    (["--gamma", "nan"], r"--gamma must be finite"),
+    (["--gamma", "1.0"], r"gamma must lie in \[0, 1\); got 1.0"),
+    (["--gamma", "-0.5"], r"gamma must lie in \[0, 1\)"),
+    (["--gamma", "nan"], r"gamma must be finite"),
     (["--gamma", "abc"], r"argument --gamma: invalid float value: 'abc'"),
-    (["--states", "0"], "--states must be a positive integer; got 0"),
-    (["--actions", "0"], "--actions must be a positive integer"),
-    (["--n-mdps", "-1"], "--n-mdps must be a non-negative integer"),
+    (["--states", "0"], "states must be a positive integer; got 0"),
+    (["--actions", "0"], "actions must be a positive integer"),
+    (["--n-mdps", "-1"], "n_mdps must be a non-negative integer"),
 ])
 def test_verify_bad_input_exits_2(capsys, args, msg):
     assert main(["verify", *args]) == 2

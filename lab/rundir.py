@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol
 import numpy as np
 
 __all__ = [
+    "run_dir",
     "RunError",
     "RunLocked",
     "CorruptRun",
@@ -438,6 +439,12 @@ class Trainer(Protocol):
 
     def loads(self, data: bytes) -> None:
         """Restore :meth:`dumps`; raise on anything that does not belong to this run."""
+
+
+def run_dir(root: str | os.PathLike, experiment: str, cfg: Any) -> RunDir:
+    """``<root>/<experiment>/<hash of cfg.identity()>/seed<cfg.seed>``: the run directory of an experiment's
+    config (``identity()``: the fields that make two runs the same run; the seed is its own level)."""
+    return RunDir.for_config(root, experiment, cfg.identity(), cfg.seed)
 
 
 def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], target: float, *,

@@ -4,7 +4,7 @@
   command line can print one line and exit 130 (or 143) instead of a traceback.
 * :class:`WorkerPool`: ``spawn``-ed workers that ignore SIGINT (the parent decides), die with their parent
   (``PR_SET_PDEATHSIG`` on Linux, and a watchdog thread everywhere), and are terminated -- then killed -- when
-  the pool is left, however it is left. Runs write through :mod:`modeladv.rundir`, so a worker killed
+  the pool is left, however it is left. Runs write through :mod:`lab.rundir`, so a worker killed
   mid-iteration leaves a run that resumes exactly.
 """
 
@@ -20,6 +20,8 @@ import time
 import traceback
 from multiprocessing.connection import wait as wait_any
 from typing import Any, Callable, Iterator, Sequence
+
+from .config import check_int
 
 __all__ = ["Interrupted", "interruptible", "WorkerPool", "INTERRUPTED_MESSAGE"]
 
@@ -102,9 +104,7 @@ class WorkerPool:
     """
 
     def __init__(self, workers: int, env: dict | None = None):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive integer; got {workers!r}")
-        self.workers = workers
+        self.workers = check_int("workers", workers, 1)
         self.env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                     "NUMBA_NUM_THREADS": "1", **(env or {})}
         self._procs: list = []

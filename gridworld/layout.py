@@ -2,12 +2,12 @@
 
 One description of the grid (:class:`GridLayout`) and two vectorized functions, :func:`grid_step` (the
 dynamics) and :func:`transition_reward` (the reward; :func:`grid_reward` composes the two), are shared by the
-Gymnasium environment (:class:`tabular.gridworld.env.ModelAdvGridEnv`) and its tabular twins (:func:`make_twin`),
-so the two cannot drift apart; ``tests/tabular/gridworld/test_env.py`` steps them side by side. Rendering uses MiniGrid's own renderer (``minigrid.core.grid.Grid``: walls, a green goal, the agent);
+Gymnasium environment (:class:`gridworld.env.ModelAdvGridEnv`) and its tabular twins (:func:`make_twin`),
+so the two cannot drift apart; ``tests/gridworld/test_env.py`` steps them side by side. Rendering uses MiniGrid's own renderer (``minigrid.core.grid.Grid``: walls, a green goal, the agent);
 the dynamics are ours (cardinal moves, not MiniGrid's turn/forward actions).
 
-This module imports no Gymnasium; ``import tabular.gridworld`` registers the Gymnasium ids (see
-:mod:`tabular.gridworld.env`).
+This module imports no Gymnasium; ``import gridworld`` registers the Gymnasium ids (see
+:mod:`gridworld.env`).
 
 Reward and its exact models (the design choice the issue asks to document)
 ---------------------------------------------------------------------------
@@ -20,7 +20,7 @@ episode it telescopes to ``1 - dist(final)/dist(start)``, which is ``< 1`` unles
 exactly 1 when it is. The goal bonus decays with time like MiniGrid's, so the undiscounted episode return is
 ``> 1`` iff the goal was reached (the bonus is at least 0.1 > 0), and fewer steps give a higher return.
 The time limit ``max_steps`` defaults to ``8 (size - 3)`` (four shortest paths), not MiniGrid's ``4 size^2``:
-see :class:`tabular.gridworld.env.ModelAdvGridEnv`.
+see :class:`gridworld.env.ModelAdvGridEnv`.
 
 The decaying bonus depends on ``t``, so it is not Markov in the cell. Two exact twins are offered:
 
@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..mdp import TabularMDP
+from tabular.mdp import TabularMDP
 
 __all__ = [
     "ACTIONS",

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
-from modeladv.config import check_choice, check_float, check_int
+from lab.config import bounded, check_choice, check_fields
 
-from ..objectives import OBJECTIVE_NAMES
+from tabular.objectives import OBJECTIVE_NAMES
 from .layout import GridLayout
 
-__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "Config", "validate_config",
-           "default_budget", "selected_setting"]
+__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "RunConfig", "default_budget",
+           "selected_setting"]
 
 #: The five model-learning objectives of Figure 1 (keys of ``tabular.SAMPLED_OBJECTIVES``), in plotting order.
 METHODS = OBJECTIVE_NAMES
@@ -24,7 +25,7 @@ REFRESH_FROM = ("start", "buffer")
 _SAS_ARRAYS = 16
 
 #: ``(size, method) -> (model_lr, model_init_scale)`` selected on seeds 100-102 by the rule of
-#: :mod:`tabular.gridworld.selection` (highest mean AUC of the exact return; figures/select_fig1.py).
+#: :mod:`gridworld.selection` (highest mean AUC of the exact return; figures/select_fig1.py).
 SELECTED: dict[tuple[int, str], tuple[float, float]] = {
     (8, "mle"): (0.3, 0.0),
     (8, "ma_direct_l1"): (1.0, 0.0),
@@ -53,55 +54,55 @@ def default_budget(size: int) -> dict:
 
 
 @dataclass(frozen=True)
-class Config:
+class RunConfig:
     """One gridworld MBRL run (Algorithm 2 with A2C). Defaults: the quick 8x8 budget of ``modeladv gridworld``."""
 
     size: int = 8
     """grid side including walls (MiniGrid convention: 8 -> 6x6 interior); >= 4"""
-    method: str = "ma_l1"
+    method: Literal[METHODS] = "ma_l1"
     """model-learning objective: mle, ma_direct_l1, ma_direct_l2, ma_l1 (Eq. 10), ma_vaml"""
-    seed: int = 0
+    seed: int = field(default=0, metadata=bounded(0))
     """seed of the run's single numpy Generator"""
-    gamma: float = 0.95
+    gamma: float = field(default=0.95, metadata=bounded(0.0, 1.0, low_open=True, high_open=True))
     """discount of the stationary twin / learned model (planning and diagnostics), in (0, 1)"""
-    iterations: int = 50
+    iterations: int = field(default=50, metadata=bounded(1))
     """outer iterations K of Algorithm 2"""
-    steps_per_iter: int = 10
+    steps_per_iter: int = field(default=10, metadata=bounded(1))
     """real environment steps n collected per iteration (line 4)"""
     max_steps: int | None = None
     """real episode time limit (None: 8 (size - 3), four times the shortest path)"""
-    model_steps: int = 20
+    model_steps: int = field(default=20, metadata=bounded(0))
     """K_model gradient steps on the model logits per iteration (line 5)"""
-    model_lr: float | None = None
+    model_lr: float | None = field(default=None, metadata=bounded(0.0, low_open=True))
     """model learning rate (None: the one selected for this size and method on seeds 100-102, SELECTED)"""
-    optimizer: str = "adam"
+    optimizer: Literal[OPTIMIZERS] = "adam"
     """model optimizer: adam or sgd"""
-    model_init_scale: float | None = None
+    model_init_scale: float | None = field(default=None, metadata=bounded(0.0))
     """std of the Gaussian initial model logits, 0 = the uniform model (None: selected with model_lr)"""
-    value: str = "learned"
+    value: Literal[VALUE_MODES] = "learned"
     """value used by the objectives and A2C: learned (tabular critic) or exact (V^pi in the learned model)"""
-    value_refresh_every: int = 5
+    value_refresh_every: int = field(default=5, metadata=bounded(1))
     """refresh V every this many model steps (Alg. 2 lines 7-8)"""
-    refresh_rollouts: int = 32
+    refresh_rollouts: int = field(default=32, metadata=bounded(1))
     """model rollouts per critic refresh (value=learned)"""
-    refresh_from: str = "start"
+    refresh_from: Literal[REFRESH_FROM] = "start"
     """start states of the critic-refresh rollouts (line 7): start (p0) or buffer (replay next states, where the
     objectives read V; measured worse on 8x8, see docs/gridworld_results.md)"""
-    policy_steps: int = 30
+    policy_steps: int = field(default=30, metadata=bounded(1))
     """K_policy A2C updates per iteration (line 10)"""
-    rollouts: int = 32
+    rollouts: int = field(default=32, metadata=bounded(1))
     """parallel model rollouts B per A2C update"""
-    rollout_len: int = 0
+    rollout_len: int = field(default=0, metadata=bounded(0))
     """model rollout length T (0: twice the Manhattan distance start->goal)"""
-    policy_lr: float = 1.0
+    policy_lr: float = field(default=1.0, metadata=bounded(0.0, low_open=True))
     """A2C step size on the softmax logits (gradient summed over a rollout, averaged over rollouts)"""
-    critic_lr: float = 0.5
+    critic_lr: float = field(default=0.5, metadata=bounded(0.0, 1.0, low_open=True))
     """tabular critic step towards the per-state mean n-step return, in (0, 1]"""
-    entropy_coef: float = 0.01
+    entropy_coef: float = field(default=0.01, metadata=bounded(0.0))
     """A2C entropy bonus"""
-    eval_episodes: int = 20
+    eval_episodes: int = field(default=20, metadata=bounded(1))
     """real evaluation episodes per iteration (the logged 'return')"""
-    checkpoint_every: int = 10
+    checkpoint_every: int = field(default=10, metadata=bounded(1))
     """iterations between checkpoints"""
 
     def __post_init__(self):
@@ -116,18 +117,7 @@ class Config:
         check_choice("value", self.value, VALUE_MODES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("refresh_from", self.refresh_from, REFRESH_FROM)
-        check_float("gamma", self.gamma, 0.0, 1.0, low_open=True, high_open=True)
-        check_int("seed", self.seed, 0)
-        for name in ("iterations", "steps_per_iter", "policy_steps", "rollouts", "eval_episodes",
-                     "value_refresh_every", "refresh_rollouts", "checkpoint_every"):
-            check_int(name, getattr(self, name), 1)
-        for name in ("model_steps", "rollout_len"):
-            check_int(name, getattr(self, name), 0)
-        for name in ("model_lr", "policy_lr"):
-            check_float(name, getattr(self, name), 0.0, low_open=True)
-        check_float("critic_lr", self.critic_lr, 0.0, 1.0, low_open=True)
-        for name in ("entropy_coef", "model_init_scale"):
-            check_float(name, getattr(self, name), 0.0)
+        check_fields(self)
 
     @property
     def layout(self) -> GridLayout:
@@ -146,15 +136,9 @@ class Config:
         """The fields that make two runs the same run (hashed into the run directory, checked on resume): all,
         with ``checkpoint_every`` at its default (how often a run checkpoints does not change its numbers)."""
         d = dataclasses.asdict(self)
-        d["checkpoint_every"] = Config.checkpoint_every
+        d["checkpoint_every"] = RunConfig.checkpoint_every
         return d
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 
-
-def validate_config(cfg: Config) -> Config:
-    """``cfg`` itself: a :class:`Config` is validated when it is made (kept for callers of the first release)."""
-    if not isinstance(cfg, Config):
-        raise ValueError(f"expected a tabular.gridworld.Config; got {type(cfg).__name__}")
-    return cfg

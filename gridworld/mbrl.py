@@ -14,7 +14,7 @@ One run, top to bottom (:func:`train`)::
 * Model ``P_phi(s'|s, a) = softmax(logits[s, a])``, logits ``(S, A, S)`` over the gridworld's cells. The
   objectives and their closed-form gradients come from :mod:`tabular.objectives` (``SAMPLED_OBJECTIVES``);
   the expectation over predicted states is the exact sum over states (Sec. 4.1).
-* Known reward function ``r(s, s')`` (:func:`tabular.gridworld.transition_reward`) scored on the model's
+* Known reward function ``r(s, s')`` (:func:`gridworld.transition_reward`) scored on the model's
   predicted next state, and known episode end: ``M_phi`` has ``R_phi(s, a) = E_{P_phi} r(s, .)`` and the
   stationary twin's ``p0``, ``gamma`` and absorbing goal (its goal rows are the identity); only the dynamics are
   learned. Because ``r`` depends on ``s'``, the value-aware objectives compare the one-step target
@@ -30,7 +30,7 @@ One run, top to bottom (:func:`train`)::
   because ``R_phi`` follows the model), which add up to ``J_M* - J_M_phi`` (:func:`tabular.simulation_lemma`);
   every objective's exact value ``exact_<name>`` at ``W`` (:data:`tabular.objectives.EXACT_OBJECTIVES`); and
   ``lemma1_residual = gap - gamma * exact_ma_direct_l1`` (zero up to round-off: Lemma 1 for the one-step target).
-* Randomness: one ``numpy.random.Generator`` per run seeded from ``Config.seed``. Checkpoints (``np.savez``)
+* Randomness: one ``numpy.random.Generator`` per run seeded from ``RunConfig.seed``. Checkpoints (``np.savez``)
   hold everything a bit-identical resume needs, the generator state included.
 """
 
@@ -44,14 +44,14 @@ from typing import Iterator
 
 import numpy as np
 
-from modeladv.rundir import RunDir, atomic_write_bytes, execute
+from lab.rundir import RunDir, atomic_write_bytes, execute
 
-from ..advantage import expected_model_advantage, mean_model_advantage, simulation_lemma
-from ..mdp import TabularMDP
-from ..objectives import EXACT_OBJECTIVES, SAMPLED_OBJECTIVES, model_probs
-from ..sampling import RowSampler, TransitionBatch
-from ..solve import evaluate, policy_evaluation
-from .config import METHODS, OPTIMIZERS, VALUE_MODES, Config, validate_config
+from tabular.advantage import expected_model_advantage, mean_model_advantage, simulation_lemma
+from tabular.mdp import TabularMDP, softmax_policy
+from tabular.objectives import EXACT_OBJECTIVES, SAMPLED_OBJECTIVES, model_probs
+from tabular.sampling import RowSampler, TransitionBatch
+from tabular.solve import evaluate, policy_evaluation
+from .config import METHODS, OPTIMIZERS, VALUE_MODES, RunConfig
 from .env import ENV_IDS
 from .layout import GridLayout, make_twin
 
@@ -59,8 +59,7 @@ __all__ = [
     "METHODS",
     "VALUE_MODES",
     "OPTIMIZERS",
-    "Config",
-    "validate_config",
+    "RunConfig",
     "learned_mdp",
     "value_target",
     "evaluate_return",
@@ -68,7 +67,7 @@ __all__ = [
     "final_cells",
     "FINAL_CELLS",
     "FINAL_MODEL",
-    "GridTrainer",
+    "Trainer",
     "train",
     "run",
 ]
@@ -81,12 +80,6 @@ FINAL_MODEL = "final_model.npz"
 
 
 # ---- pieces -------------------------------------------------------------------------------------------
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def learned_mdp(logits: np.ndarray, twin: TabularMDP, reward: np.ndarray) -> TabularMDP:
     """``M_phi``: ``softmax(logits)`` dynamics scored with the known reward ``reward[s, s']`` ``(S, S)`` (so
     ``R_phi(s, a) = sum_s' P_phi(s'|s, a) r(s, s')``), and the twin's ``p0``, ``gamma`` and absorbing goal."""
@@ -119,7 +112,7 @@ class _Adam:
         if not self.adam:
             x -= self.lr * g
             return
-        from .. import _kernels
+        from tabular import _kernels
 
         if not (x.flags.c_contiguous and self.m.flags.c_contiguous and self.v.flags.c_contiguous):
             raise ValueError("Adam updates C-contiguous arrays in place")
@@ -135,7 +128,7 @@ class _Rollout:
 
     def __init__(self, model: RowSampler, reward: np.ndarray, terminal: np.ndarray, start: int, pi: np.ndarray,
                  B: int, T: int, rng: np.random.Generator):
-        from .. import _kernels
+        from tabular import _kernels
 
         start = np.broadcast_to(np.asarray(start, dtype=np.int64), (B,))
         u = rng.random((T, 2, B))  # per step: B action draws, then B next-state draws
@@ -144,7 +137,7 @@ class _Rollout:
 
     def returns(self, V: np.ndarray, gamma: float) -> np.ndarray:
         """n-step returns ``G_t = r_t + gamma G_{t+1}``, bootstrapped with ``V`` at the last state, ``(T, B)``."""
-        from .. import _kernels
+        from tabular import _kernels
 
         return _kernels.returns_numba(self.r, self.alive, self.last, self.last_alive, np.asarray(V, float), float(gamma))
 
@@ -254,7 +247,7 @@ def _write_cells(path: Path, cols: dict[str, np.ndarray]) -> None:
 
 
 # ---- the run ------------------------------------------------------------------------------------------
-class GridTrainer:
+class Trainer:
     """State and steps of one gridworld run of Algorithm 2, shaped like :class:`deep.algorithm.Trainer`:
     :meth:`collect` (line 4), :meth:`update_model` (lines 5-9), :meth:`update_policy` (lines 10-13),
     :meth:`iterate` (one iteration, its metrics row), :meth:`dumps`/:meth:`loads` (an exact resume).
@@ -262,8 +255,8 @@ class GridTrainer:
     ``position`` is the iteration count (the first metrics column).
     """
 
-    def __init__(self, cfg: Config):
-        self.cfg = cfg = validate_config(cfg)
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
         self.layout = cfg.layout
         self.twin = make_twin(self.layout, cfg.gamma)
         S, A = self.twin.S, self.twin.A
@@ -277,23 +270,26 @@ class GridTrainer:
         import gymnasium as gym
 
         self.env = gym.make(ENV_IDS[0], size=cfg.size, max_steps=self.layout.max_steps)
-        self.env.reset(seed=cfg.seed)
+        self.cell, info = self.env.reset(seed=cfg.seed)  # the observation is the agent's cell
+        self.t = info["t"]
         self.objective = SAMPLED_OBJECTIVES[cfg.method]
 
     # line 4: n real steps with the current policy
     def collect(self, pi: np.ndarray) -> TransitionBatch:
-        env, cfg = self.env.unwrapped, self.cfg
+        cfg = self.cfg
         policy = RowSampler(pi)
         u = self.rng.random(cfg.steps_per_iter)
         for k in range(cfg.steps_per_iter):
-            s, t = env.cell, env.t
+            s, t = self.cell, self.t
             a = int(policy.draw(np.array([s]), u[k:k + 1])[0])
-            s2, _, terminated, truncated, _ = self.env.step(a)
+            s2, _, terminated, truncated, info = self.env.step(a)
             for key, val in zip(("s", "a", "s2", "t", "episode"), (s, a, s2, t, self.episode)):
                 self.buf[key][self.n] = val
             self.n += 1
+            self.cell, self.t = s2, info["t"]
             if terminated or truncated:
-                self.env.reset()
+                self.cell, info = self.env.reset()
+                self.t = info["t"]
                 self.episode += 1
         return TransitionBatch(*(self.buf[k][:self.n] for k in ("s", "a", "s2", "t", "episode")))
 
@@ -325,7 +321,7 @@ class GridTrainer:
         M_phi = self._model()
         model = _model_sampler(M_phi)
         for _ in range(cfg.policy_steps):
-            pi = _softmax(self.theta)
+            pi = softmax_policy(self.theta)
             V = policy_evaluation(M_phi, pi) if cfg.value == "exact" else self.v
             ro = _Rollout(model, self.layout.reward_table, self.twin.terminal, self.layout.start, pi,
                           cfg.rollouts, cfg.horizon, self.rng)
@@ -337,7 +333,7 @@ class GridTrainer:
 
     def row(self) -> dict:
         """The metrics row of the current policy and model (real return, exact return, exact diagnostics)."""
-        pi = _softmax(self.theta)
+        pi = softmax_policy(self.theta)
         row = {"iteration": self.position, "steps": self.n,
                "return": evaluate_return(self.layout, pi, self.cfg.eval_episodes, self.rng),
                "return_exact": exact_return(self.layout, pi), "episodes": self.episode}
@@ -346,19 +342,18 @@ class GridTrainer:
 
     def iterate(self) -> dict:
         self.position += 1
-        pi = _softmax(self.theta)
+        pi = softmax_policy(self.theta)
         batch = self.collect(pi)
         self.update_model(batch, pi)
         self.update_policy()
         return self.row()
 
     def final_cells(self) -> dict[str, np.ndarray]:
-        return final_cells(self.twin, self._model(), _softmax(self.theta), self.layout.arrival_reward)
+        return final_cells(self.twin, self._model(), softmax_policy(self.theta), self.layout.arrival_reward)
 
     def dumps(self) -> bytes:
-        env = self.env.unwrapped
         data = dict(iteration=self.position, logits=self.logits, opt_m=self.opt.m, opt_v=self.opt.v, opt_n=self.opt.n,
-                    theta=self.theta, v=self.v, n=self.n, env_cell=env.cell, env_t=env.t, episode=self.episode,
+                    theta=self.theta, v=self.v, n=self.n, env_cell=self.cell, env_t=self.t, episode=self.episode,
                     rng=np.array(json.dumps(self.rng.bit_generator.state)),
                     **{f"buf_{k}": a[:self.n] for k, a in self.buf.items()})
         bio = io.BytesIO()
@@ -379,17 +374,18 @@ class GridTrainer:
             for k in self.buf:
                 self.buf[k][:self.n] = z[f"buf_{k}"]
             self.rng.bit_generator.state = json.loads(str(z["rng"]))
-            env = self.env.unwrapped
-            env.cell, env.t = int(z["env_cell"]), int(z["env_t"])
+            # the episode resumes where the checkpoint left it (the environment's documented reset options)
+            self.cell, info = self.env.reset(options={"cell": int(z["env_cell"]), "t": int(z["env_t"])})
+            self.t = info["t"]
 
     def close(self) -> None:
         self.env.close()
 
 
-def train(cfg: Config, stop_after: int | None = None) -> Iterator[dict]:
+def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
     """Algorithm 2 for ``cfg`` in memory, yielding one metrics row per iteration (iteration 0: before learning);
     ``stop_after`` caps the iterations. :func:`run` is the same loop with a run directory."""
-    trainer = GridTrainer(cfg)
+    trainer = Trainer(cfg)
     try:
         yield trainer.row()
         last = cfg.iterations if stop_after is None else min(cfg.iterations, stop_after)
@@ -401,10 +397,10 @@ def train(cfg: Config, stop_after: int | None = None) -> Iterator[dict]:
 
 def _identity(d: dict) -> dict:
     """The fields of a stored config that must agree for a resume: all but how often it checkpoints."""
-    return {**d, "checkpoint_every": Config.checkpoint_every}
+    return {**d, "checkpoint_every": RunConfig.checkpoint_every}
 
 
-def run(cfg: Config, run_path: str | os.PathLike | RunDir, stop_after: int | None = None, progress: bool = False,
+def run(cfg: RunConfig, run_path: str | os.PathLike | RunDir, stop_after: int | None = None, progress: bool = False,
         wait: bool = False, locked: bool = False) -> Path:
     """Run (or resume, or skip when finished) one seed in a run directory: ``config.json``, ``metrics.csv``,
     ``checkpoint`` while running, ``final_cells.csv`` and ``DONE`` at the end (the checkpoint is then removed).
@@ -412,20 +408,19 @@ def run(cfg: Config, run_path: str | os.PathLike | RunDir, stop_after: int | Non
     ``stop_after`` caps the iterations done by this call (an interruption, for tests); ``locked``: the caller
     holds the run's lock.
     """
-    cfg = validate_config(cfg)
     rd = run_path if isinstance(run_path, RunDir) else RunDir(run_path)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.iterations, leave=False, desc=f"{cfg.method} {cfg.size}x{cfg.size} seed {cfg.seed}")
-    made: list[GridTrainer] = []
+    made: list[Trainer] = []
 
-    def make() -> GridTrainer:
-        made.append(GridTrainer(cfg))
+    def make() -> Trainer:
+        made.append(Trainer(cfg))
         return made[-1]
 
-    def finalize(trainer: GridTrainer, rd: RunDir) -> None:
+    def finalize(trainer: Trainer, rd: RunDir) -> None:
         _write_cells(rd.file(FINAL_CELLS), trainer.final_cells())
         bio = io.BytesIO()  # the final model and policy, for `modeladv explain --run` (not committed: large)
         np.savez_compressed(bio, logits=trainer.logits, theta=trainer.theta)
@@ -437,7 +432,7 @@ def run(cfg: Config, run_path: str | os.PathLike | RunDir, stop_after: int | Non
             bar.set_postfix(ret=f"{row['return']:.2f}", steps=row["steps"])
 
     try:
-        execute(rd, cfg, make, cfg.iterations, identity=_identity, first_row=GridTrainer.row,
+        execute(rd, cfg, make, cfg.iterations, identity=_identity, first_row=Trainer.row,
                 checkpoint_every=cfg.checkpoint_every, max_iterations=stop_after, keep_checkpoint=False, finalize=finalize, wait=wait, locked=locked,
                 on_row=on_row)
     finally:

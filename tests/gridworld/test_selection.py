@@ -1,15 +1,15 @@
 """The gridworld's selected model settings: recomputed from the committed selection logs by the stated rule,
-they are the defaults of ``Config`` (and so of ``modeladv gridworld``)."""
+they are the defaults of ``RunConfig`` (and so of ``modeladv gridworld``)."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tabular.gridworld.config import METHODS, SELECTED, Config, selected_setting
-from tabular.gridworld.selection import INIT_GRID, LR_GRID, SELECTION_SEEDS, auc, score_table, select, selection_configs
+from gridworld.config import METHODS, SELECTED, RunConfig, selected_setting
+from gridworld.selection import INIT_GRID, LR_GRID, SELECTION_SEEDS, auc, score_table, select, selection_configs
 
-LOGS = Path(__file__).resolve().parents[3] / "results" / "gridworld_select"
+LOGS = Path(__file__).resolve().parents[2] / "results" / "gridworld_select"
 
 
 def test_selected_defaults_are_what_the_committed_selection_logs_select():
@@ -21,11 +21,11 @@ def test_selected_defaults_are_what_the_committed_selection_logs_select():
 
 def test_config_defaults_follow_the_selection_per_size_and_method():
     for (size, method), (lr, init) in SELECTED.items():
-        c = Config(size=size, method=method)
+        c = RunConfig(size=size, method=method)
         assert (c.model_lr, c.model_init_scale) == (lr, init)
     assert selected_setting(10, "mle") == SELECTED[(8, "mle")]
     assert selected_setting(20, "mle") == SELECTED[(16, "mle")]
-    c = Config(size=16, method="ma_l1", model_lr=0.5)  # an explicit value wins, the other field is still selected
+    c = RunConfig(size=16, method="ma_l1", model_lr=0.5)  # an explicit value wins, the other field is still selected
     assert c.model_lr == 0.5 and c.model_init_scale == SELECTED[(16, "ma_l1")][1]
 
 

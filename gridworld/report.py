@@ -9,8 +9,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from modeladv.plot import color, label
-from modeladv.rundir import RunDir, config_hash, find_runs, read_metrics
+from lab.plot import color, label
+from lab.rundir import RunDir, config_hash, find_runs, read_metrics
 
 from .config import METHODS
 from .layout import GridLayout
@@ -139,14 +139,14 @@ def claims_table(runs: Mapping[int, Mapping[str, list[dict]]]) -> str:
 
     * "a beats b" (value-aware vs MLE; upper bound vs direct): AUC difference ``a - b`` and the difference in
       steps to return > 1 (``b - a``, positive when ``a`` is faster; a censored seed counts as its budget), each
-      with a 95% interval and a two-sided Welch p (:func:`modeladv.stats.compare`), and the AUC test's p after
+      with a 95% interval and a two-sided Welch p (:func:`lab.stats.compare`), and the AUC test's p after
       Holm's correction over every AUC test of the table. Verdict "holds" when the AUC interval lies above 0 and
       the Holm-corrected p is below 0.05, "reversed" likewise below 0, else "not shown".
     * "MLE degrades with size more than value-aware": the drop of AUC / optimum from the smallest to the largest
       size, MLE's drop minus the value-aware method's, with a bootstrap interval over the four groups of seeds.
     """
-    from modeladv.plot import label
-    from modeladv.stats import compare, with_holm
+    from lab.plot import label
+    from lab.stats import compare, with_holm
 
     st = seed_stats(runs)
     pairs = [(size, claim, a, b) for size in sorted(runs) for claim, a, b in CLAIMS
@@ -212,7 +212,7 @@ def plot_returns(runs: Mapping[int, Mapping[str, list[dict]]], out: str | os.Pat
                  key: str = "return", title: str | None = None) -> Path:
     """Figure 1: (left) the rendered 8x8 environment, then return vs real steps per grid size, mean ± s.e.m.
     over seeds; the dashed line at 1 separates reaching the goal (above) from not (below)."""
-    from modeladv.plot import plot_learning_curves, pyplot, save_figure
+    from lab.plot import plot_learning_curves, pyplot, save_figure
 
     from .layout import render_layout
 
@@ -241,7 +241,7 @@ def plot_returns(runs: Mapping[int, Mapping[str, list[dict]]], out: str | os.Pat
 def plot_diagnostics(runs: Mapping[int, Mapping[str, list[dict]]], out: str | os.PathLike) -> Path:
     """Exact diagnostics vs real steps, one row per grid size: the true gap ``|J_M*(pi) - J_Mphi(pi)|``, the
     expected model advantage ``E_{d_M*} E_{P_M*}[A_Mphi]`` and the model's L1 error on the visited states."""
-    from modeladv.plot import plot_learning_curves, pyplot, save_figure
+    from lab.plot import plot_learning_curves, pyplot, save_figure
 
     plt = pyplot()
     if not runs:
@@ -265,7 +265,7 @@ def plot_final_cells(runs: Mapping[int, Mapping[str, list[dict]]], out: str | os
     """Heatmaps over the grid of the final policy of one seed per method (``final_cells.csv``): top, its
     discounted occupancy ``d_{M*,pi}``; bottom, the per-state model advantage ``E_{P*} A_{M_phi}(s, .)`` —
     large where the learned model misjudges the value of where ``pi`` goes; only ``d``-weighted errors count."""
-    from modeladv.plot import plot_grid_heatmap, pyplot, save_figure
+    from lab.plot import plot_grid_heatmap, pyplot, save_figure
 
     plt = pyplot()
     size = max(runs) if size is None else size

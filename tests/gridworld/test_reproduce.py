@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeladv.rundir import read_metrics
-from tabular.gridworld import Config, run
+from lab.rundir import read_metrics
+from gridworld import RunConfig, run
 
-RESULTS = Path(__file__).resolve().parents[3] / "results" / "gridworld"
+RESULTS = Path(__file__).resolve().parents[2] / "results" / "gridworld"
 
 
 @pytest.mark.parametrize("method, seed", [("ma_l1", 0), ("ma_vaml", 1), ("mle", 3)])
@@ -22,7 +22,7 @@ def test_committed_8x8_logs_are_reproduced(tmp_path, method, seed):
     found = [p for p in RESULTS.glob(f"*/seed{seed}/config.json")
              if json.loads(p.read_text())["method"] == method and json.loads(p.read_text())["size"] == 8]
     assert len(found) == 1, found
-    cfg = Config(**json.loads(found[0].read_text()))
+    cfg = RunConfig(**json.loads(found[0].read_text()))
     old = read_metrics(found[0].parent)
     new = read_metrics(run(cfg, tmp_path / "run"))
     assert list(new) == list(old)

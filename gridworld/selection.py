@@ -9,7 +9,7 @@ Ties (equal means to 1e-9) go to the larger learning rate, then to the N(0, 1) i
 
     python figures/select_fig1.py            # runs what is missing, prints the table, checks SELECTED
 
-:data:`tabular.gridworld.config.SELECTED` holds the result; ``tests/tabular/gridworld/test_selection.py``
+:data:`gridworld.config.SELECTED` holds the result; ``tests/gridworld/test_selection.py``
 recomputes it from the committed logs under ``results/gridworld_select/``.
 """
 
@@ -21,9 +21,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from modeladv.rundir import find_runs, read_metrics
+from lab.rundir import find_runs, read_metrics
 
-from .config import METHODS, Config, default_budget
+from .config import METHODS, RunConfig, default_budget
 from .mbrl import EXPERIMENT
 from .report import auc  # the same AUC as the reported table's
 
@@ -36,10 +36,10 @@ SELECTION_SEEDS = (100, 101, 102)
 SIZES = (8, 16)
 
 
-def selection_configs(sizes: Sequence[int] = SIZES, methods: Iterable[str] = METHODS) -> list[Config]:
+def selection_configs(sizes: Sequence[int] = SIZES, methods: Iterable[str] = METHODS) -> list[RunConfig]:
     """Every (size, method, model_lr, model_init_scale, selection seed) run, at each size's default budget;
     ordered so that each setting gets all its seeds before the next setting starts."""
-    return [Config(size=size, method=m, seed=seed, model_lr=lr, model_init_scale=init, **default_budget(size))
+    return [RunConfig(size=size, method=m, seed=seed, model_lr=lr, model_init_scale=init, **default_budget(size))
             for size in sizes for init in INIT_GRID for lr in LR_GRID for m in methods for seed in SELECTION_SEEDS]
 
 

@@ -1,4 +1,4 @@
-"""modeladv.plot: mean ± s.e.m. against hand-computed values, one label per objective."""
+"""lab.plot: mean ± s.e.m. against hand-computed values, one label per objective."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from deep.config import METHOD_NAMES
-from modeladv.plot import METHOD_COLORS, METHOD_LABELS, label, mean_sem_on_grid
+from lab.plot import METHOD_COLORS, METHOD_LABELS, label, mean_sem_on_grid
 from tabular import OBJECTIVE_NAMES
 
 
@@ -40,7 +40,7 @@ def test_every_objective_has_one_name_one_label_and_one_colour():
 
 
 def test_compare_hand_computed_and_against_welch():
-    from modeladv.stats import compare
+    from lab.stats import compare
 
     c = compare([1.0, 3.0], [0.0, 0.0, 0.0])
     assert c.diff == 2.0 and (c.n_a, c.n_b) == (2, 3)
@@ -59,7 +59,7 @@ def test_compare_hand_computed_and_against_welch():
 
 
 def test_holm_hand_computed():
-    from modeladv.stats import Comparison, holm, with_holm
+    from lab.stats import Comparison, holm, with_holm
 
     # sorted 0.01, 0.03, 0.04 of m = 3 tests: 3 * 0.01, max(0.03, 2 * 0.03), max(0.06, 1 * 0.04)
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan]), [0.03, 0.06, 0.06, np.nan], rtol=1e-12)
@@ -74,7 +74,7 @@ def test_holm_hand_computed():
 @given(st.lists(st.floats(-100, 100), min_size=2, max_size=5), st.lists(st.floats(-100, 100), min_size=2, max_size=5))
 def test_welch_interval_excludes_zero_exactly_when_welch_rejects(a, b):
     """The t interval and the t test are the same statistic: 0 lies outside the 95% interval iff p < 0.05."""
-    from modeladv.stats import compare
+    from lab.stats import compare
 
     c = compare(a, b)
     assume(np.isfinite(c.p) and np.std(a) + np.std(b) > 1e-6 and abs(c.p - 0.05) > 1e-9)
@@ -85,7 +85,7 @@ def test_welch_interval_excludes_zero_exactly_when_welch_rejects(a, b):
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=12))
 def test_holm_is_monotone_bounded_and_no_smaller_than_p(p):
-    from modeladv.stats import holm
+    from lab.stats import holm
 
     p = np.array(p)
     q = holm(p)
@@ -102,7 +102,7 @@ def test_a_curve_ends_with_its_shortest_seed_and_the_longer_seeds_go_on_dashed()
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from modeladv.plot import plot_learning_curves
+    from lab.plot import plot_learning_curves
 
     x_short, x_long = np.array([0.0, 100.0]), np.array([0.0, 100.0, 200.0, 300.0])
     fig, ax = plt.subplots()

@@ -1,6 +1,6 @@
 """The Figure-1 experiment's runs: every (size, method, seed) config, run in worker processes, resumable.
 
-Each run is :func:`tabular.gridworld.mbrl.run` in ``<root>/gridworld/<config-hash>/seed<k>/``. The parent locks
+Each run is :func:`gridworld.mbrl.run` in ``<root>/gridworld/<config-hash>/seed<k>/``. The parent locks
 every run it will do before any starts (a second command on the same runs stops at once, naming the holder's
 PID, or waits with ``wait=True``), finished runs are skipped, interrupted ones resume from their checkpoint.
 """
@@ -13,14 +13,15 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from modeladv.pool import WorkerPool
-from modeladv.rundir import RunDir
+from lab.config import check_int
+from lab.pool import WorkerPool
+from lab.rundir import RunDir, run_dir
 
-from .config import METHODS, Config, default_budget
+from .config import METHODS, RunConfig, default_budget
 from .layout import GridLayout
 from .mbrl import EXPERIMENT
 
-__all__ = ["EXPERIMENT", "parse_methods", "make_configs", "run_dir", "run_all"]
+__all__ = ["EXPERIMENT", "parse_methods", "make_configs", "run_all"]
 
 
 def parse_methods(methods: Iterable[str]) -> list[str]:
@@ -37,13 +38,10 @@ def parse_methods(methods: Iterable[str]) -> list[str]:
 
 
 def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, iterations: int | None = None,
-                 steps_per_iter: int | None = None, first_seed: int = 0, **overrides) -> list[Config]:
+                 steps_per_iter: int | None = None, first_seed: int = 0, **overrides) -> list[RunConfig]:
     """All run configs (size x method x seed, seeds ``first_seed .. first_seed + seeds - 1``), validated;
     ``ValueError`` on any bad input."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
-    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
-        raise ValueError(f"first_seed must be a non-negative integer; got {first_seed!r}")
+    seeds, first_seed = check_int("seeds", seeds, 1), check_int("first_seed", first_seed, 0)
     sizes = list(sizes)
     if not sizes:
         raise ValueError("give at least one size")
@@ -58,16 +56,11 @@ def make_configs(sizes: Sequence[int], methods: Iterable[str], seeds: int, itera
             budget["steps_per_iter"] = steps_per_iter
         for method in methods:
             for seed in range(first_seed, first_seed + seeds):
-                cfgs.append(Config(size=size, method=method, seed=seed, **{**budget, **overrides}))
+                cfgs.append(RunConfig(size=size, method=method, seed=seed, **{**budget, **overrides}))
     return cfgs
 
 
-def run_dir(root: str | os.PathLike, cfg: Config) -> RunDir:
-    """``<root>/gridworld/<hash of cfg without its seed>/seed<k>``."""
-    return RunDir.for_config(root, EXPERIMENT, cfg.identity(), cfg.seed)
-
-
-def _one(cfg: Config, path: str, stop_after: int | None) -> tuple[Config, str, float]:
+def _one(cfg: RunConfig, path: str, stop_after: int | None) -> tuple[RunConfig, str, float]:
     from .mbrl import run
 
     t0 = time.perf_counter()
@@ -75,7 +68,7 @@ def _one(cfg: Config, path: str, stop_after: int | None) -> tuple[Config, str, f
     return cfg, path, time.perf_counter() - t0
 
 
-def run_all(cfgs: Sequence[Config], root: str | os.PathLike, workers: int = 1, stop_after: int | None = None,
+def run_all(cfgs: Sequence[RunConfig], root: str | os.PathLike, workers: int = 1, stop_after: int | None = None,
             progress: bool = True, wait: bool = False) -> list[Path]:
     """Run every config (skipping finished runs) with ``workers`` processes; returns the run directories.
 
@@ -84,9 +77,8 @@ def run_all(cfgs: Sequence[Config], root: str | os.PathLike, workers: int = 1, s
     """
     from tqdm.auto import tqdm
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
-    runs = [run_dir(root, c) for c in cfgs]
+    check_int("workers", workers, 1)
+    runs = [run_dir(root, EXPERIMENT, c) for c in cfgs]
     held: list[RunDir] = []
     try:
         # existing runs first, so that a clash is found before any new directory is made

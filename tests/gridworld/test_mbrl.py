@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from modeladv import cli
-from tabular.gridworld.report import collect, format_table, plot_diagnostics, plot_final_cells, summarize
-from tabular.gridworld.runner import make_configs
-from tabular.gridworld import GridLayout, make_twin
-from tabular.gridworld import METHODS, Config, learned_mdp, run, train, validate_config, value_target
+from gridworld.report import collect, format_table, plot_diagnostics, plot_final_cells, summarize
+from gridworld.runner import make_configs
+from gridworld import GridLayout, make_twin
+from gridworld import METHODS, RunConfig, learned_mdp, run, train, value_target
 from tabular.objectives import model_probs
-from modeladv.rundir import read_metrics
+from lab.rundir import read_metrics
 
 TINY = dict(size=5, iterations=3, steps_per_iter=6, model_steps=3, value_refresh_every=2, policy_steps=2,
             rollouts=4, refresh_rollouts=4, eval_episodes=3, checkpoint_every=1)
@@ -21,7 +21,7 @@ TINY = dict(size=5, iterations=3, steps_per_iter=6, model_steps=3, value_refresh
 @pytest.mark.parametrize("value", ["learned", "exact"])
 @pytest.mark.parametrize("method", METHODS)
 def test_smoke_every_method(method, value):
-    rows = list(train(Config(method=method, value=value, **TINY)))
+    rows = list(train(RunConfig(method=method, value=value, **TINY)))
     assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
     assert [r["steps"] for r in rows] == [0, 6, 12, 18]
     for r in rows:
@@ -33,14 +33,14 @@ def test_smoke_every_method(method, value):
 
 
 def test_critic_refresh_from_replay_states():
-    rows = list(train(Config(method="ma_l1", refresh_from="buffer", **TINY)))
+    rows = list(train(RunConfig(method="ma_l1", refresh_from="buffer", **TINY)))
     assert rows[-1]["steps"] == 18 and all(np.isfinite(v) for v in rows[-1].values())
 
 
 def test_same_seed_same_run_and_seeds_differ():
-    a = list(train(Config(**TINY)))
-    b = list(train(Config(**TINY)))
-    c = list(train(dataclasses.replace(Config(**TINY), seed=1)))
+    a = list(train(RunConfig(**TINY)))
+    b = list(train(RunConfig(**TINY)))
+    c = list(train(dataclasses.replace(RunConfig(**TINY), seed=1)))
     assert a == b
     assert a != c
 
@@ -73,7 +73,7 @@ def test_value_target_makes_the_residual_the_one_step_target():
 
 
 def test_resume_does_not_duplicate_rows_and_skips_done(tmp_path):
-    cfg = Config(**{**TINY, "iterations": 5, "checkpoint_every": 2})
+    cfg = RunConfig(**{**TINY, "iterations": 5, "checkpoint_every": 2})
     full = list(train(cfg))
     path = tmp_path / "run"
     run(cfg, path, stop_after=3)  # interrupted after iteration 3 (checkpoint at 3: the cap's last iteration)
@@ -94,7 +94,7 @@ def test_resume_does_not_duplicate_rows_and_skips_done(tmp_path):
 
 
 def test_rows_after_the_last_checkpoint_are_dropped_on_resume(tmp_path):
-    cfg = Config(**{**TINY, "iterations": 4, "checkpoint_every": 2})
+    cfg = RunConfig(**{**TINY, "iterations": 4, "checkpoint_every": 2})
     path = tmp_path / "run"
     run(cfg, path, stop_after=2)
     # simulate a crash after iteration 3 was logged but before its checkpoint
@@ -113,7 +113,7 @@ def test_rows_after_the_last_checkpoint_are_dropped_on_resume(tmp_path):
 ])
 def test_bad_config_is_a_value_error(change, match):
     with pytest.raises(ValueError, match=match):
-        validate_config(Config(**{**TINY, **change}))
+        RunConfig(**{**TINY, **change})
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -162,7 +162,7 @@ def test_cli_runs_resumes_and_writes_figure(tmp_path, capsys):
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location("make_fig1", Path(__file__).parents[3] / "figures" / "make_fig1.py")
+    spec = importlib.util.spec_from_file_location("make_fig1", Path(__file__).parents[2] / "figures" / "make_fig1.py")
     make_fig1 = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_fig1)
     assert make_fig1.main(["--root", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "figs")]) == 0
@@ -186,7 +186,7 @@ def test_value_aware_method_reaches_the_goal_on_8x8():
     (``model_steps=0``) stays near 0.3, so passing needs a learned model. The seed is fixed (deterministic
     test); with this budget the method passed for all 4 seeds we ran (0, 100, 101, 102).
     """
-    rows = list(train(Config(size=8, method="ma_l1", seed=0)))
+    rows = list(train(RunConfig(size=8, method="ma_l1", seed=0)))
     assert rows[0]["return_exact"] < 0.6
     assert rows[-1]["return_exact"] > 1.0
 
@@ -194,7 +194,7 @@ def test_value_aware_method_reaches_the_goal_on_8x8():
 def test_grid_heatmap_lays_out_cells_row_major():
     import matplotlib.pyplot as plt
 
-    from modeladv.plot import plot_grid_heatmap
+    from lab.plot import plot_grid_heatmap
 
     fig, ax = plt.subplots()
     im = plot_grid_heatmap(ax, np.arange(9.0), title="cells")
@@ -219,7 +219,7 @@ def test_plot_dispatches_deep_lazily_without_torch(tmp_path, capsys):
 
 def test_summary_uses_each_runs_own_time_limit(tmp_path):
     """The optimum (and "95% of optimum") of a run depends on its max_steps: 2 - 0.9 * 2 (size - 3) / max_steps."""
-    cfg = Config(**{**TINY, "max_steps": 100})
+    cfg = RunConfig(**{**TINY, "max_steps": 100})
     run(cfg, tmp_path / "gridworld" / "h" / "seed0")
     (row,) = summarize(collect(tmp_path))
     assert row["optimum"] == pytest.approx(2 - 0.9 * 2 * (cfg.size - 3) / 100)
@@ -237,7 +237,7 @@ def _fake_runs(curves: dict) -> dict:
 
 
 def test_seed_stats_by_hand():
-    from tabular.gridworld.report import seed_stats
+    from gridworld.report import seed_stats
 
     y = np.r_[np.zeros(5), np.full(6, 1.5)]  # first above 1 at the 6th point: step 5 * 80 = 400 on 8x8
     st = seed_stats(_fake_runs({(8, "mle"): [y, np.zeros(11)]}))[(8, "mle")]
@@ -248,7 +248,7 @@ def test_seed_stats_by_hand():
 
 
 def test_claims_table_verdicts_follow_the_intervals():
-    from tabular.gridworld.report import claims_table
+    from gridworld.report import claims_table
 
     rng = np.random.default_rng(0)
     good = lambda: [np.r_[0.0, np.full(10, 1.7)] + 0.01 * rng.standard_normal(11) for _ in range(6)]

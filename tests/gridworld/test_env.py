@@ -7,8 +7,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from tabular import performance, value_iteration
-from tabular.gridworld import ENV_IDS, GridLayout, ModelAdvGridEnv, grid_reward, grid_step, make_twin, render_layout
-from tabular.mbrl import evaluate_return, exact_return
+from gridworld import ENV_IDS, GridLayout, ModelAdvGridEnv, grid_reward, grid_step, make_twin, render_layout
+from gridworld.mbrl import evaluate_return, exact_return
 
 
 def _next(M, s, a):
@@ -138,7 +138,7 @@ def test_registration_happens_on_import_of_the_module_only():
     import sys
 
     code = ("import gymnasium as gym, tabular; a = 'ModelAdvGrid-8x8-v0' in gym.registry; "
-            "import tabular.gridworld; print(a, 'ModelAdvGrid-8x8-v0' in gym.registry)")
+            "import gridworld; print(a, 'ModelAdvGrid-8x8-v0' in gym.registry)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]
 
@@ -156,3 +156,20 @@ def test_transition_reward_tables_agree_with_the_env_reward():
     assert np.all(r[layout.goal] == 0.0)
     nxt, dense, arrive = layout.tables
     assert np.allclose(dense + arrive, r[cells[:, None], nxt])
+
+
+def test_reset_options_continue_an_episode_where_a_checkpoint_left_it():
+    """reset(options={"cell", "t"}) is how a resumed run puts the agent back; the rest of the episode (rewards, the
+    decayed goal bonus, truncation) is that of the uninterrupted episode."""
+    lay = GridLayout(5)
+    a, b = ModelAdvGridEnv(size=5), ModelAdvGridEnv(size=5)
+    a.reset(seed=0)
+    actions = [1, 2, 0, 2, 1, 1, 2, 2]
+    for act in actions[:3]:
+        cell, _, _, _, info = a.step(act)
+    assert b.reset(options={"cell": cell, "t": info["t"]}) == (cell, {"t": 3})
+    for act in actions[3:]:
+        assert a.step(act) == b.step(act)
+    for bad in ({"cell": lay.n_cells}, {"cell": -1}, {"t": lay.max_steps}, {"cell": 1.0}, {"t": True}):
+        with pytest.raises(ValueError, match="options"):
+            b.reset(options=bad)

@@ -1,4 +1,4 @@
-"""modeladv.rundir: layout, whole-row metrics, torn-row repair, DONE records, locks and the execute protocol."""
+"""lab.rundir: layout, whole-row metrics, torn-row repair, DONE records, locks and the execute protocol."""
 
 import dataclasses
 import json
@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from modeladv.rundir import CorruptRun, RunDir, RunLocked, config_hash, execute, find_runs, read_metrics
+from lab.rundir import CorruptRun, RunDir, RunLocked, config_hash, execute, find_runs, read_metrics
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,10 +7,14 @@ where numbers belong, booleans where integers belong.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+import types
+import typing
 from typing import Any, Iterable
 
-__all__ = ["check_int", "check_float", "check_choice", "check_bool", "check_int_tuple"]
+__all__ = ["check_int", "check_float", "check_choice", "check_bool", "check_int_tuple", "bounded", "check_fields"]
 
 
 def check_int(name: str, v: Any, low: int = 1) -> int:
@@ -57,3 +61,39 @@ def check_int_tuple(name: str, v: Any, low: int = 1) -> tuple[int, ...]:
     if not isinstance(v, (tuple, list)) or not v:
         raise ValueError(f"{name} must be a non-empty sequence of integers; got {v!r}")
     return tuple(check_int(f"{name}[{i}]", x, low) for i, x in enumerate(v))
+
+
+def bounded(low: float | None = None, high: float | None = None, low_open: bool = False,
+            high_open: bool = False) -> dict:
+    """Field metadata stating a number's range, checked by :func:`check_fields`:
+    ``seed: int = field(default=0, metadata=bounded(0))`` (an ``int`` field takes ``low`` only)."""
+    return {"bounds": (low, high, low_open, high_open)}
+
+
+def _scalar(tp: Any) -> tuple[Any, bool]:
+    """``(type, optional)`` of a field annotation (``X | None`` -> ``(X, True)``)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(tp))
+    return tp, False
+
+
+@functools.lru_cache(maxsize=None)
+def _bounded_fields(cls: type) -> tuple:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, f.metadata["bounds"], *_scalar(hints[f.name]))
+                 for f in dataclasses.fields(cls) if "bounds" in f.metadata)
+
+
+def check_fields(obj: Any) -> None:
+    """Check every field of the dataclass instance ``obj`` that carries :func:`bounded` metadata, in field order
+    (``None`` passes for an optional field): ``int`` fields with :func:`check_int`, the others with
+    :func:`check_float`. Raises ``ValueError`` naming the first bad field."""
+    for name, (low, high, low_open, high_open), tp, optional in _bounded_fields(type(obj)):
+        v = getattr(obj, name)
+        if optional and v is None:
+            continue
+        if tp is int:
+            check_int(name, v, 1 if low is None else int(low))
+        else:
+            check_float(name, v, low, high, low_open, high_open)

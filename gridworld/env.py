@@ -1,4 +1,4 @@
-"""The gridworld as a Gymnasium environment; ``import tabular.gridworld`` registers its ids.
+"""The gridworld as a Gymnasium environment; ``import gridworld`` registers its ids.
 
 Ids: ``ModelAdvGrid-v0`` (``size`` keyword, default 8), ``ModelAdvGrid-8x8-v0`` and ``ModelAdvGrid-16x16-v0``.
 """
@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium import spaces
 
 from .layout import ACTIONS, GridLayout, grid_reward, grid_step, render_layout
 
 __all__ = ["ModelAdvGridEnv", "ENV_IDS", "register"]
 
-#: Gymnasium ids registered on ``import tabular.gridworld``.
+#: Gymnasium ids registered on ``import gridworld``.
 ENV_IDS = ("ModelAdvGrid-v0", "ModelAdvGrid-8x8-v0", "ModelAdvGrid-16x16-v0")
 
 
@@ -41,10 +42,12 @@ class ModelAdvGridEnv(gym.Env):
     telescopes to ``1 - dist(final)/dist(start)``, so the episode return is ``> 1`` iff the goal was reached,
     and higher the fewer steps it took. The best return is ``2 - 0.9 * 2 (size-3) / max_steps``.
     The exact twins of this reward (stationary with discounting, or time-augmented) are described in the
-    docstring of :mod:`tabular.gridworld.layout` and built by :func:`tabular.gridworld.layout.make_twin`.
+    docstring of :mod:`gridworld.layout` and built by :func:`gridworld.layout.make_twin`.
 
     ## Starting State
-    Always the top-left interior cell (MiniGrid ``(1, 1)``), at ``t = 0``.
+    The top-left interior cell (MiniGrid ``(1, 1)``), at ``t = 0``; ``reset(options={"cell": c, "t": t})``
+    continues an episode from cell ``c`` after ``t`` steps instead (an exact resume from a checkpoint).
+    ``reset`` and ``step`` return ``t`` in ``info``.
 
     ## Episode End
     Termination: the agent enters the goal. Truncation: ``max_steps`` steps, handled by the environment itself
@@ -79,8 +82,15 @@ class ModelAdvGridEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self.cell, self.t, self._last_action = self.layout.start, 0, None
-        return int(self.cell), {"t": 0}
+        cell, t = self.layout.start, 0
+        if options:
+            cell, t = options.get("cell", cell), options.get("t", t)
+            if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) or not 0 <= cell < self.layout.n_cells:
+                raise ValueError(f"options['cell'] must be a cell in 0..{self.layout.n_cells - 1}; got {cell!r}")
+            if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t < self.layout.max_steps:
+                raise ValueError(f"options['t'] must be a step in 0..{self.layout.max_steps - 1}; got {t!r}")
+        self.cell, self.t, self._last_action = int(cell), int(t), None
+        return self.cell, {"t": self.t}
 
     def step(self, action):
         if not self.action_space.contains(action):
