@@ -45,13 +45,28 @@ from pathlib import Path
 
 PHASES = ("real steps", "model updates", "value refreshes", "model rollouts", "TRPO", "value fit", "other")
 
-#: the authors' protocol (va_slbo / slbo: slbo/utils/flags.py, configs/env_tingwu/*.yml) in RunConfig fields
-AUTHORS = dict(n_real=10_000, k_model=2000, value_refresh_every=100, refresh_samples=4000, k_policy=800,
-               policy_samples=4000, rollout_envs=4, value_epochs=5, value_batch=64)
-#: parts of the authors' protocol that RunConfig has no field for (their cost is not in the table)
-AUTHORS_MISSING = ("model and TRPO updates interleaved in 20 rounds of 100 + 40 per 10K real steps (ours: all "
-                   "2000 model updates, then all 800 TRPO updates; same counts)",
-                   "OU exploration noise on real actions and the entropy bonus (negligible arithmetic)")
+#: the sizes of the authors' protocol (deep.protocol, read from va_slbo) that set its arithmetic; the release
+#: before the fast loop (the baseline) has these fields too
+SIZE_FIELDS = ("n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy", "policy_samples",
+               "rollout_envs", "value_epochs", "value_batch")
+
+
+def _authors_sizes() -> dict:
+    """Read from deep.protocol by the driver; a worker timing the baseline (which has no deep.protocol) gets
+    them from the driver in DEEP_BENCH_AUTHORS."""
+    if "DEEP_BENCH_AUTHORS" in os.environ:
+        return json.loads(os.environ["DEEP_BENCH_AUTHORS"])
+    from deep.protocol import config_overrides
+
+    over = config_overrides("authors")
+    return {k: over[k] for k in SIZE_FIELDS}
+
+
+AUTHORS = _authors_sizes()
+#: parts of the authors' protocol left out of the timed sizes, because the baseline has no field for them
+AUTHORS_MISSING = ("model and TRPO updates interleaved in 20 rounds (`rounds`; the same counts)",
+                   "OU exploration noise on real actions, the entropy bonus, the value-gradient clip and the model's "
+                   "initialization (negligible arithmetic)")
 REAL_STEPS_200K = 200_000
 
 
@@ -255,6 +270,7 @@ def _run_worker(code_dir: str | None, preset: str, args, floors: bool) -> dict:
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = code_dir if code_dir else root
     env["DEEP_BENCH_CODE"] = "1e74150" if code_dir else "current"
+    env["DEEP_BENCH_AUTHORS"] = json.dumps(AUTHORS)
     cmd = [sys.executable, __file__, "--worker", "--preset", preset, "--env", args.env, "--method", args.method,
            "--threads", str(args.threads), "--device", args.device, "--authors-scale", str(args.authors_scale),
            "--iterations", str(args.iterations if preset == "default" else args.authors_iterations)]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-PACKAGES = ("tabular", "deep", "modeladv")
+PACKAGES = ("tabular", "gridworld", "deep", "lab", "modeladv")
 HELP_COLUMNS = "100"  # argparse wraps --help to the terminal; a fixed width keeps the page the same everywhere
 
 
