@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from deep.algorithm import Trainer, run_path, train_run  # noqa: E402
 from deep.config import METHOD_NAMES, TABLE1, make_config  # noqa: E402
+from tests.deep.resume import assert_resumes_exactly  # noqa: E402
 from modeladv.cli import main as cli_main  # noqa: E402
 from lab.rundir import RunDir, read_metrics  # noqa: E402
 
@@ -40,14 +41,7 @@ def test_smoke_other_envs(tmp_path, env):
 
 def test_resume_is_exact(tmp_path):
     cfg = make_config("cartpole", "ma_l1", steps=600, **TINY)  # cartpole: episodes cross iteration ends
-    full = train_run(cfg, root=tmp_path / "a", progress=False)
-    part = train_run(cfg, root=tmp_path / "b", progress=False, max_iterations=2)
-    assert not RunDir(part).is_done()
-    part = train_run(cfg, root=tmp_path / "b", progress=False)
-    ma, mb = read_metrics(full), read_metrics(part)
-    for key in ma:
-        if key != "wall_s":
-            np.testing.assert_array_equal(ma[key], mb[key], err_msg=key)
+    full, part = assert_resumes_exactly(cfg, tmp_path, stop_after=2)
     ca = torch.load(full / "checkpoint", weights_only=True)
     cb = torch.load(part / "checkpoint", weights_only=True)
     for k in ca["policy"]:

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 from deep.algorithm import Trainer, ou_step, train_run, truncated_normal_init  # noqa: E402
 from deep.config import make_config  # noqa: E402
 from deep.policy import GaussianPolicy, ValueNet, clip_grad_norm, fit_value, trpo_step  # noqa: E402
-from lab.rundir import RunDir, read_metrics  # noqa: E402
+from lab.rundir import read_metrics  # noqa: E402
+from tests.deep.resume import assert_resumes_exactly  # noqa: E402
 
 TINY = dict(n_real=150, k_model=4, value_refresh_every=2, refresh_samples=40, k_policy=2, policy_samples=40,
             rollout_envs=4, model_hidden=(16, 16), policy_hidden=(8,), value_hidden=(8,), model_batch=16,
@@ -122,14 +123,8 @@ def test_slbo_mean_over_h_divides_alpha_by_h(monkeypatch):
 
 def test_a_run_with_every_divergence_on_resumes_exactly(tmp_path):
     cfg = make_config("cartpole", "ma_l1", steps=450, **{**TINY, **AUTHORS_LIKE})
-    full = train_run(cfg, root=tmp_path / "a", progress=False)
-    part = train_run(cfg, root=tmp_path / "b", progress=False, max_iterations=1)
-    assert not RunDir(part).is_done()
-    part = train_run(cfg, root=tmp_path / "b", progress=False)
-    ma, mb = read_metrics(full), read_metrics(part)
-    for key in ma:
-        if key != "wall_s":
-            np.testing.assert_array_equal(ma[key], mb[key], err_msg=key)
+    full, _ = assert_resumes_exactly(cfg, tmp_path, stop_after=1)
+    ma = read_metrics(full)
     plain = read_metrics(train_run(make_config("cartpole", "ma_l1", steps=450, **TINY), root=tmp_path / "c",
                                    progress=False))
     assert not np.array_equal(plain["model_loss"], ma["model_loss"])  # the fields act
