@@ -141,14 +141,17 @@ def _cost(layers, rows: int, passes: float, count: int, cache: dict) -> tuple[fl
 
 def _floors(cfg, spec, tr, calls: dict, sim_s_per_step: float) -> dict:
     """FLOPs and floor seconds per phase, from the calls the timer recorded."""
-    from deep.objectives import METHODS
+    try:
+        from deep.objectives import METHOD_PARTS
+    except ImportError:  # the baseline release spelled it METHODS
+        from deep.objectives import METHODS as METHOD_PARTS
     cache: dict = {}
     S, A = spec.obs_dim, spec.act_dim
     keep = S - len(spec.position_dims)
     model = _net([keep + A, *cfg.model_hidden, S])
     policy = _net([S, *cfg.policy_hidden, A])
     value = _net([S, *cfg.value_hidden, 1])
-    main, vps = METHODS[cfg.method]
+    main, vps = METHOD_PARTS[cfg.method]
     h = tr.horizon
     out = {p: [0.0, 0.0] for p in PHASES}
 

@@ -11,7 +11,7 @@ import importlib
 _EXPORTS = {
     "RunConfig": "deep.config", "make_config": "deep.config", "TABLE1": "deep.config",
     "DynamicsModel": "deep.models", "Normalizer": "deep.models",
-    "OBJECTIVES": "deep.objectives", "METHODS": "deep.objectives", "model_loss": "deep.objectives",
+    "OBJECTIVES": "deep.objectives", "METHOD_PARTS": "deep.objectives", "model_loss": "deep.objectives",
     "frozen": "deep.objectives",
     "GaussianPolicy": "deep.policy", "ValueNet": "deep.policy", "gae": "deep.policy", "trpo_step": "deep.policy",
     "ENVS": "deep.envs", "make_spec": "deep.envs",

@@ -35,7 +35,7 @@ import torch
 from deep.config import RunConfig, run_dir, run_path
 from deep.envs import make_spec
 from deep.models import DynamicsModel, fold_normalizers, folded_forward
-from deep.objectives import METHODS, VALUE_AWARE, frozen, model_loss
+from deep.objectives import METHOD_PARTS, VALUE_AWARE_OBJECTIVES, frozen, model_loss
 from deep.policy import GaussianPolicy, ValueNet, adam_state, adam_step, fit_value, gae, trpo_step
 from lab.rundir import RunDir, atomic_write_bytes, execute
 
@@ -142,8 +142,8 @@ class Trainer:
         self.ou = np.zeros(spec.act_dim)  # the exploration noise's state: one process per run, never reset
         self.ep_step, self.ep_return = 0, 0.0
         self.step, self.iteration, self.last_return, self.wall = 0, 0, math.nan, 0.0
-        self.main_name, self.use_vps = METHODS[cfg.method]
-        self.value_aware = self.main_name in VALUE_AWARE
+        self.main_name, self.use_vps = METHOD_PARTS[cfg.method]
+        self.value_aware = self.main_name in VALUE_AWARE_OBJECTIVES
         self.horizon = cfg.horizon if (self.use_vps or self.main_name == "slbo") else 1
         self.box = None
 

@@ -29,7 +29,7 @@ SLBO_ENV_NAMES = ("halfcheetah-slbo", "hopper-slbo", "ant-slbo", "swimmer-slbo")
 ENV_NAMES = ("cartpole", "pendulum", "acrobot", "cartpole-mbbl", "pendulum-mbbl", "acrobot-mbbl",
              "ant", "halfcheetah", "swimmer", "reacher", "hopper", *SLBO_ENV_NAMES)
 METHOD_NAMES = ("mle", "slbo", "ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
-#: methods whose model is learned through the value function (deep.objectives.VALUE_AWARE, with or without VPS)
+#: methods whose model is learned through the value function (deep.objectives.VALUE_AWARE_OBJECTIVES, with or without VPS)
 VALUE_AWARE_METHODS = ("ma_l1", "ma_l1_vps", "ma_vaml", "ma_vaml_vps")
 #: environments whose known reward has a gradient in the next state (MuJoCo's forward progress (x' - x) / dt,
 #: Reacher's distance after the step, the SLBO tasks' centre-of-mass velocity of s'); the others' rewards are

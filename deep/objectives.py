@@ -29,7 +29,7 @@ from torch import nn
 from torch.func import functional_call
 
 __all__ = ["frozen", "rollout_predictions", "value_gap", "mle", "slbo", "ma_l1", "ma_vaml", "vps", "OBJECTIVES",
-           "VALUE_AWARE", "METHODS", "model_loss"]
+           "VALUE_AWARE_OBJECTIVES", "METHOD_PARTS", "model_loss"]
 
 Value = Callable[[torch.Tensor], torch.Tensor]
 Reward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -145,10 +145,10 @@ OBJECTIVES: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 #: main objectives that learn the model through the value function (Algorithm 2 refreshes V for these)
-VALUE_AWARE = ("ma_l1", "ma_vaml")
+VALUE_AWARE_OBJECTIVES = ("ma_l1", "ma_vaml")
 
 #: method (the same name in tabular and on the command line) -> (main objective, uses VPS)
-METHODS: dict[str, tuple[str, bool]] = {
+METHOD_PARTS: dict[str, tuple[str, bool]] = {
     "mle": ("mle", False),
     "slbo": ("slbo", False),
     "ma_l1": ("ma_l1", False),
@@ -161,17 +161,17 @@ METHODS: dict[str, tuple[str, bool]] = {
 def model_loss(method: str, model, value: Value | None, s: torch.Tensor, a: torch.Tensor,
                alpha: float = 1.0, lam: float = 0.0, mle_weight: float = 0.0, reward: Reward | None = None,
                gamma: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """Appendix C's combination ``alpha * L_main + lambda * L_VPS`` for ``method`` (a key of ``METHODS``).
+    """Appendix C's combination ``alpha * L_main + lambda * L_VPS`` for ``method`` (a key of ``METHOD_PARTS``).
 
     Returns the loss and its parts (floats) for logging. VPS is added only for the ``*_vps`` methods.
     ``mle_weight`` (beta, an ablation outside the paper) adds ``beta * L_MLE`` to the value-aware methods,
     anchoring predictions to the real next states where the value function alone is flat. ``reward`` and
     ``gamma`` reach the value-aware main objectives only (:func:`value_gap`).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {sorted(METHODS)}")
-    main_name, use_vps = METHODS[method]
-    if main_name in VALUE_AWARE:
+    if method not in METHOD_PARTS:
+        raise ValueError(f"unknown method {method!r}; valid: {sorted(METHOD_PARTS)}")
+    main_name, use_vps = METHOD_PARTS[method]
+    if main_name in VALUE_AWARE_OBJECTIVES:
         main = OBJECTIVES[main_name](model, value, s, a, reward, gamma)
     else:
         main = OBJECTIVES[main_name](model, value, s, a)
@@ -181,7 +181,7 @@ def model_loss(method: str, model, value: Value | None, s: torch.Tensor, a: torc
         reg = vps(model, value, s, a)
         parts["vps"] = float(reg.detach())
         loss = loss + lam * reg
-    if mle_weight and main_name in VALUE_AWARE:
+    if mle_weight and main_name in VALUE_AWARE_OBJECTIVES:
         anchor = mle(model, None, s, a)
         parts["mle"] = float(anchor.detach())
         loss = loss + mle_weight * anchor

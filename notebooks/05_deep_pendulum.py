@@ -37,7 +37,7 @@ import torch
 from deep.algorithm import Trainer, train_run
 from deep.config import TABLE1, make_config
 from deep.envs import make_spec
-from deep.objectives import METHODS, frozen, model_loss
+from deep.objectives import METHOD_PARTS, frozen, model_loss
 from deep.plot import collect_curves
 from lab.plot import plot_learning_curves
 from lab.rundir import find_runs, read_metrics
@@ -80,7 +80,7 @@ idx = starts[np.random.default_rng(0).integers(len(starts), size=256)]
 s, a = (torch.as_tensor(x) for x in trainer.buffer.segments(idx, 2))  # s (B, 3, S), a (B, 2, A)
 value = frozen(trainer.value)
 print(f"{'method':12s} {'alpha':>7s} {'lambda':>7s} {'loss':>12s}   parts")
-for method in METHODS:
+for method in METHOD_PARTS:
     alpha, lam = TABLE1.get(("pendulum", method), (1.0, 0.0))
     loss, parts = model_loss(method, trainer.model, value, s, a, alpha, lam)
     print(f"{method:12s} {alpha:7.0e} {lam:7.0e} {float(loss.detach()):12.4g}   {parts}")

@@ -265,10 +265,10 @@ def test_mujoco_run_resumes_exactly_mid_episode(tmp_path):
 
 def test_reward_term_is_on_only_where_it_changes_the_objective():
     from deep.config import REWARD_OF_NEXT_STATE, VALUE_AWARE_METHODS
-    from deep.objectives import METHODS, VALUE_AWARE
+    from deep.objectives import METHOD_PARTS, VALUE_AWARE_OBJECTIVES
     from deep.plot import run_label
 
-    assert VALUE_AWARE_METHODS == tuple(m for m, (main, _) in METHODS.items() if main in VALUE_AWARE)
+    assert VALUE_AWARE_METHODS == tuple(m for m, (main, _) in METHOD_PARTS.items() if main in VALUE_AWARE_OBJECTIVES)
     for env in ("halfcheetah", "hopper", "pendulum", "acrobot-mbbl"):
         for method in ("mle", "slbo", "ma_l1", "ma_vaml_vps"):
             on = env in REWARD_OF_NEXT_STATE and method in VALUE_AWARE_METHODS
