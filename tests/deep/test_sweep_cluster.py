@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -108,13 +109,15 @@ def two_nodes(tmp_path: Path, env: dict):
     """A head node and one worker node, one CPU each, on 127.0.0.1; yields (address, head, worker)."""
     port = _free_port()
     with ExitStack() as stack:
+        # Ray's socket paths live under --temp-dir and must stay below AF_UNIX's 107 bytes: a short folder in /tmp
+        short = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ray", dir="/tmp")))
         # the Ray Client server (10001 by default) runs only where ray[client] (grpcio) is installed
         client = ["--ray-client-server-port", str(_free_port())] if importlib.util.find_spec("grpc") else []
         head = Node(["--head", "--port", str(port), "--dashboard-port", str(_free_port()), *client,
-                     "--include-dashboard", "false"], tmp_path / "h", tmp_path / "head.log", env)
+                     "--include-dashboard", "false"], short / "h", tmp_path / "head.log", env)
         stack.callback(head.stop)
         head.wait_started()
-        worker = Node(["--address", f"127.0.0.1:{port}"], tmp_path / "w", tmp_path / "worker.log", env)
+        worker = Node(["--address", f"127.0.0.1:{port}"], short / "w", tmp_path / "worker.log", env)
         stack.callback(worker.stop)
         worker.wait_started()
         yield f"127.0.0.1:{port}", head, worker
