@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from lab.config import check_bool, check_choice, check_float, check_int, check_int_tuple
 from lab.rundir import RunDir
+from lab.rundir import run_dir as lab_run_dir
 
 __all__ = ["TABLE1", "ENV_NAMES", "SLBO_ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE",
            "reward_term_applies", "RunConfig",
@@ -293,8 +294,9 @@ def make_config(env: str, method: str, alpha: float | None = None, lam: float | 
 
 
 def run_dir(root: str | Path, cfg: RunConfig) -> RunDir:
-    """``<root>/deep/<config-hash>/seed<k>``; the hash covers ``cfg.identity()`` (no seed, step budget, device)."""
-    return RunDir.for_config(root, EXPERIMENT, cfg.identity(), cfg.seed)
+    """:func:`lab.rundir.run_dir` of the deep experiment: ``<root>/deep/<config-hash>/seed<k>``, the hash over
+    ``cfg.identity()`` (no seed, step budget, device)."""
+    return lab_run_dir(root, EXPERIMENT, cfg)
 
 
 def run_path(root: str | Path, cfg: RunConfig) -> Path:
