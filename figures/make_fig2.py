@@ -85,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     curves = collect_curves(args.root, envs=args.envs)
     n_seeds = sorted({len(r) for by_m in curves.values() for r in by_m.values()})
     budget = sorted({int(max(x[-1] for x, _ in r)) for by_m in curves.values() for r in by_m.values()})
+    from deep.config import SLBO_ENV_NAMES
     from deep.envs import _MUJOCO
 
-    mujoco = bool(set(curves) & set(_MUJOCO))
+    mujoco = bool(set(curves) & (set(_MUJOCO) | set(SLBO_ENV_NAMES)))
     title = (f"{'MuJoCo' if mujoco else 'Classic control'} (ours): seeds per curve {n_seeds}, real steps reached "
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
     print(plot_runs(args.root, args.figure, title=title, envs=args.envs))
