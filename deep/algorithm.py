@@ -36,7 +36,8 @@ from deep.config import RunConfig, run_dir, run_path
 from deep.envs import make_spec
 from deep.models import DynamicsModel, fold_normalizers, folded_forward
 from deep.objectives import METHOD_PARTS, VALUE_AWARE_OBJECTIVES, frozen, model_loss
-from deep.policy import GaussianPolicy, ValueNet, adam_state, adam_step, fit_value, gae, trpo_step
+from deep.policy import (GaussianPolicy, ValueNet, adam_state, adam_step, clip_grad_norm, fit_value, gae,
+                         trpo_step)
 from lab.rundir import RunDir, atomic_write_bytes, execute
 
 __all__ = ["ou_step", "truncated_normal_init", "resolve_device", "ReplayBuffer", "Trainer", "run_path", "train_run"]
@@ -58,6 +59,15 @@ def truncated_normal_init(net: torch.nn.Module, std: float) -> None:
             if isinstance(m, torch.nn.Linear):
                 torch.nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
                 torch.nn.init.zeros_(m.bias)
+
+
+def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Per key, the mean over ``rows`` of the values that are not NaN (NaN where all are); one row is itself."""
+    out = {}
+    for k in rows[0]:
+        vals = [r[k] for r in rows if not math.isnan(r[k])]
+        out[k] = sum(vals[1:], start=vals[0]) / len(vals) if vals else math.nan
+    return out
 
 
 def resolve_device(name: str) -> torch.device:
@@ -291,9 +301,8 @@ class Trainer:
             with torch.no_grad():
                 if cfg.model_weight_decay:  # the gradient of 0.5 * wd * sum(w^2)
                     torch._foreach_add_(grads, params, alpha=cfg.model_weight_decay)
-                if cfg.model_max_grad_norm:  # clip_grad_norm_'s rule
-                    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-                    torch._foreach_mul_(grads, (cfg.model_max_grad_norm / (norm + 1e-6)).clamp(max=1.0))
+                if cfg.model_max_grad_norm:
+                    clip_grad_norm(grads, cfg.model_max_grad_norm)
             adam_step(self.model_opt, params, grads, state)
             if self.value_aware and cfg.refresh_after and (k + 1) % cfg.value_refresh_every == 0:
                 vloss.append(self.refresh_value(cfg.refresh_samples))
@@ -345,20 +354,12 @@ class Trainer:
         if finished:
             self.last_return = float(np.mean(finished))
         self._fit_normalizers()
-        rounds = self.cfg.rounds
-        if rounds == 1:
-            m = self.update_model()
-            m["one_step_error"] = self.one_step_error()
-            m.update(self.update_policy())
-        else:  # the authors' schedule: model and policy updates alternate; each metric is the rounds' mean
-            parts = []
-            for _ in range(rounds):
-                part = self.update_model(self.cfg.k_model // rounds)
-                part.update(self.update_policy(self.cfg.k_policy // rounds))
-                parts.append(part)
-            m = {k: float(np.nanmean([p[k] for p in parts])) if not all(math.isnan(p[k]) for p in parts)
-                 else math.nan for k in parts[0]}
-            m["one_step_error"] = self.one_step_error()
+        rounds = self.cfg.rounds  # model and policy updates alternate (the authors' schedule); 1: ours
+        model_parts, policy_parts = [], []
+        for _ in range(rounds):
+            model_parts.append(self.update_model(self.cfg.k_model // rounds))
+            policy_parts.append(self.update_policy(self.cfg.k_policy // rounds))
+        m = {**_mean_rows(model_parts), "one_step_error": self.one_step_error(), **_mean_rows(policy_parts)}
         self.iteration += 1
         self.wall += time.perf_counter() - t0
         return {"step": self.step, "return": self.last_return, "episodes": len(finished), **m,

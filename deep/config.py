@@ -201,9 +201,9 @@ class RunConfig:
     def __post_init__(self):
         check_choice("protocol", self.protocol, PROTOCOL_NAMES)
         if self.protocol != "ours":
-            from deep.protocol import config_overrides
+            from deep.protocol import config_overrides, ours_defaults
 
-            defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+            defaults = ours_defaults()
             for name, value in config_overrides(self.protocol).items():
                 if getattr(self, name) == defaults[name]:  # a field given explicitly keeps its value
                     object.__setattr__(self, name, value)

@@ -11,7 +11,7 @@ from lab.config import bounded, check_choice, check_fields
 from tabular.objectives import OBJECTIVE_NAMES
 from .layout import GridLayout
 
-__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "RunConfig", "default_budget",
+__all__ = ["METHODS", "VALUE_MODES", "OPTIMIZERS", "REFRESH_FROM", "SELECTED", "RunConfig", "identity_of", "default_budget",
            "selected_setting"]
 
 #: The five model-learning objectives of Figure 1 (keys of ``tabular.SAMPLED_OBJECTIVES``), in plotting order.
@@ -51,6 +51,13 @@ def selected_setting(size: int, method: str) -> tuple[float, float]:
 def default_budget(size: int) -> dict:
     """Real-data budget per size: 8x8 (and smaller) 50 iterations x 10 steps; larger 100 x 60."""
     return {"iterations": 50, "steps_per_iter": 10} if size <= 8 else {"iterations": 100, "steps_per_iter": 60}
+
+
+def identity_of(config: dict) -> dict:
+    """The fields of a stored or new config that make two runs the same run (hashed into the run directory,
+    checked on resume): all, with ``checkpoint_every`` at its default (how often a run checkpoints does not
+    change its numbers)."""
+    return {**config, "checkpoint_every": RunConfig.checkpoint_every}
 
 
 @dataclass(frozen=True)
@@ -133,11 +140,8 @@ class RunConfig:
         return _SAS_ARRAYS * 8 * S * 4 * S + 8 * 5 * self.iterations * self.steps_per_iter
 
     def identity(self) -> dict:
-        """The fields that make two runs the same run (hashed into the run directory, checked on resume): all,
-        with ``checkpoint_every`` at its default (how often a run checkpoints does not change its numbers)."""
-        d = dataclasses.asdict(self)
-        d["checkpoint_every"] = RunConfig.checkpoint_every
-        return d
+        """:func:`identity_of` this config."""
+        return identity_of(dataclasses.asdict(self))
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)

@@ -51,7 +51,7 @@ from tabular.mdp import TabularMDP, softmax_policy
 from tabular.objectives import EXACT_OBJECTIVES, SAMPLED_OBJECTIVES, model_probs
 from tabular.sampling import RowSampler, TransitionBatch
 from tabular.solve import evaluate, policy_evaluation
-from .config import METHODS, OPTIMIZERS, VALUE_MODES, RunConfig
+from .config import METHODS, OPTIMIZERS, VALUE_MODES, RunConfig, identity_of
 from .env import ENV_IDS
 from .layout import GridLayout, make_twin
 
@@ -395,11 +395,6 @@ def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
         trainer.close()
 
 
-def _identity(d: dict) -> dict:
-    """The fields of a stored config that must agree for a resume: all but how often it checkpoints."""
-    return {**d, "checkpoint_every": RunConfig.checkpoint_every}
-
-
 def run(cfg: RunConfig, run_path: str | os.PathLike | RunDir, stop_after: int | None = None, progress: bool = False,
         wait: bool = False, locked: bool = False) -> Path:
     """Run (or resume, or skip when finished) one seed in a run directory: ``config.json``, ``metrics.csv``,
@@ -432,7 +427,7 @@ def run(cfg: RunConfig, run_path: str | os.PathLike | RunDir, stop_after: int | 
             bar.set_postfix(ret=f"{row['return']:.2f}", steps=row["steps"])
 
     try:
-        execute(rd, cfg, make, cfg.iterations, identity=_identity, first_row=Trainer.row,
+        execute(rd, cfg, make, cfg.iterations, identity=identity_of, first_row=Trainer.row,
                 checkpoint_every=cfg.checkpoint_every, max_iterations=stop_after, keep_checkpoint=False, finalize=finalize, wait=wait, locked=locked,
                 on_row=on_row)
     finally:

@@ -327,8 +327,8 @@ class RunDir:
             raise CorruptRun(f"{p} {end} but the checkpoint is at {keep_through:g}; "
                              f"delete the run directory {self.path} to restart it")
         logged = self._logged()
-        if logged is not None and sum(float(r[0]) <= logged[0] for r in kept) != logged[1]:
-            have = sum(float(r[0]) <= logged[0] for r in kept)
+        have = None if logged is None else sum(float(r[0]) <= logged[0] for r in kept)
+        if logged is not None and have != logged[1]:
             raise CorruptRun(f"{p} holds {have} rows up to position {logged[0]:g} where the run logged "
                              f"{logged[1]}: its history is incomplete; restore the file, or delete the run "
                              f"directory {self.path} to restart it")

@@ -99,7 +99,7 @@ def test_rounds_and_refresh_timing_follow_the_schedule(monkeypatch):
     monkeypatch.setattr(Trainer, "refresh_value", refresh)
     monkeypatch.setattr(Trainer, "update_policy", policy)
     Trainer(make_config("pendulum", "ma_l1", steps=150, **TINY)).iterate()
-    assert calls == [("refresh", 0), ("refresh", 2), ("policy", None)]  # before model steps 0 and 2
+    assert calls == [("refresh", 0), ("refresh", 2), ("policy", 2)]  # before model steps 0 and 2; both TRPO updates
     calls.clear()
     Trainer(make_config("pendulum", "ma_l1", steps=150, **{**TINY, "rounds": 2, "refresh_after": True})).iterate()
     # two rounds of (2 model steps, refresh after the second; 1 TRPO update)
