@@ -277,6 +277,8 @@ def command(lib: Path, submission: Path, env: dict[str, str], seccomp_fd: int | 
             "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
             "--symlink", "usr/sbin", "/sbin"]
+    # the fresh /tmp first: a Python tree under /tmp (a virtual environment made with mktemp) is bound on top of it
+    opts += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     for t in trees:
         opts += _dirs(str(t), made) + ["--ro-bind", str(t), str(t)]
     hidden = _hidden(trees)
@@ -285,7 +287,6 @@ def command(lib: Path, submission: Path, env: dict[str, str], seccomp_fd: int | 
     for t in trees:  # a tree inside a hidden one (a virtual environment inside the repository) comes back
         if any(h in t.parents for h in hidden):
             opts += ["--ro-bind", str(t), str(t)]
-    opts += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
     opts += _dirs(LIB + "/x", made) + ["--ro-bind", str(lib), LIB, "--ro-bind", str(submission), SUBMISSION]
     opts += ["--remount-ro", "/", "--chdir", "/tmp"]
     for k, v in env.items():

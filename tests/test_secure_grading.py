@@ -694,3 +694,14 @@ def test_an_endless_cell_costs_its_cell_only(solutions, tmp_path, monkeypatch):
     g = _grade(path, "a1_simulation_lemma")
     assert any("TimeoutError" in n for n in g.notes), g.notes
     assert g.total == g.possible  # the other cells ran, the graded functions were defined and graded
+
+
+def test_a_python_under_tmp_is_bound_on_top_of_the_sandboxs_fresh_tmp(tmp_path):
+    """CI's virtual environment lives under /tmp (mktemp): the sandbox's empty /tmp must be mounted before the
+    Python trees, or it hides the interpreter (bwrap applies its options in order)."""
+    sandbox = _load(ASSIGNMENTS / "sandbox.py", "assignments_sandbox_order")
+    _, opts = sandbox.command(tmp_path / "lib", tmp_path / "sub", {})
+    tmpfs = max(i for i, o in enumerate(opts) if o == "--tmpfs" and opts[i + 1] == "/tmp")
+    trees, _ = sandbox._python_trees()
+    binds = [i for i, o in enumerate(opts) if o == "--ro-bind" and Path(opts[i + 1]) in trees]
+    assert binds and tmpfs < min(binds)
