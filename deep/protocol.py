@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 from deep.config import RunConfig
 
-__all__ = ["Setting", "AUTHORS", "REPO", "PROTOCOLS", "ours_defaults", "config_overrides", "diverges", "divergences",
-           "loop_changes", "markdown"]
+__all__ = ["Setting", "AUTHORS", "REPO", "PROTOCOLS", "SWITCHES", "CELLS", "ours_defaults", "config_overrides",
+           "cell_overrides", "diverges", "divergences", "loop_changes", "markdown"]
 
 #: the authors' code; every ``source`` below is a path in it unless it names another repository
 REPO = "nirbhayjm/va_slbo@da9b45b"
@@ -209,6 +209,40 @@ def config_overrides(protocol: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for s in AUTHORS:
         out.update(s.config)
+    return out
+
+
+#: the divergences of issue 20 as switches, each a group of rows above: switching one sets those rows' fields to
+#: the authors' values and leaves every other field at ours (the ablation's cells, ``deep.ablation``)
+SWITCHES: dict[str, tuple[str, ...]] = {
+    # V fit and TRPO batches on 4 model episodes x 1000 steps from reset, the refit right before TRPO
+    "rollouts": ("refresh_rollouts", "trpo_rollouts", "refresh_timing"),
+    # Eq. 10 as printed: no known-reward gap (changes only value-aware runs on Gymnasium's MuJoCo tasks)
+    "reward_term": ("va_loss",),
+    # OU noise on real actions and TRPO's entropy bonus
+    "exploration": ("ou_noise", "entropy_bonus"),
+    # per 10K real steps 2000 model and 800 TRPO updates in 20 rounds, a value refit every 20 model steps
+    "update_ratio": ("real_chunk", "n_iters", "model_updates", "trpo_updates", "refresh_interval"),
+    # model init std 1e-5, value gradient clip 2, SLBO's loss averaged over h
+    "small": ("model_init", "value_grad_clip", "slbo_loss"),
+}
+#: the ablation's cells: today's loop, one switch each, and every switch at once (the authors' protocol)
+CELLS = ("ours", *SWITCHES, "authors")
+
+
+def cell_overrides(cell: str) -> dict[str, Any]:
+    """The ``RunConfig`` fields an ablation cell sets (:data:`CELLS`): none for ``ours``, the rows of one
+    switch, or every mapped row for ``authors``. ``ValueError`` for another name."""
+    if cell == "ours":
+        return {}
+    if cell == "authors":
+        return config_overrides("authors")
+    if cell not in SWITCHES:
+        raise ValueError(f"unknown ablation cell {cell!r}; valid: {', '.join(CELLS)}")
+    rows = {s.key: s for s in AUTHORS}
+    out: dict[str, Any] = {}
+    for key in SWITCHES[cell]:
+        out.update(rows[key].config)
     return out
 
 

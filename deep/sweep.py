@@ -18,6 +18,7 @@ end the stage in one line naming them, and rerunning resumes them from their che
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -50,14 +51,20 @@ RAY_MISSING = "modeladv sweep runs its trials through Ray Tune; install the swee
 
 
 def plan(envs: Sequence[str], methods: Sequence[str], seeds: int, stages: Sequence[int], alpha_sweep: bool = False,
-         first_seed: int = 0, alphas: dict[tuple[str, str], float] | None = None, **overrides: Any) -> list[RunConfig]:
+         first_seed: int = 0, alphas: dict[tuple[str, str], float] | None = None, cells: Sequence[str] = (),
+         **overrides: Any) -> list[RunConfig]:
     """The validated run configs of the sweep, in run order (stage by stage).
 
     Args:
         seeds: how many seeds, ``first_seed .. first_seed + seeds - 1``.
         alpha_sweep: Appendix C: every alpha of :data:`ALPHA_GRIDS` for each method.
         alphas: ``(env, method) -> alpha`` to use instead of Table 1's (e.g. a sweep's selection).
+        cells: the ablation's cells (:data:`deep.protocol.CELLS`), each run with its fields on top of
+            ``overrides``; a cell that gives some (env, method) the config of an earlier cell (``reward_term``
+            on the SLBO tasks or with MLE) is that run, planned once. Empty: ``overrides`` alone.
     """
+    from deep.protocol import cell_overrides, ours_defaults
+
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
     if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
@@ -68,14 +75,27 @@ def plan(envs: Sequence[str], methods: Sequence[str], seeds: int, stages: Sequen
         bad = [m for m in methods if m not in ALPHA_GRIDS]
         if bad:
             raise ValueError(f"the alpha sweep needs value-aware methods ({', '.join(ALPHA_GRIDS)}); got {bad[0]!r}")
-    cfgs = []
+    cell_sets = [cell_overrides(c) for c in cells] or [{}]
+    defaults = ours_defaults()
+    given = {k for k, v in overrides.items() if k in defaults and v != defaults[k]}
+    for c, fields in zip(cells, cell_sets):
+        clash = sorted(set(fields) & given)
+        if clash:
+            raise ValueError(f"cell {c!r} sets {', '.join(clash)}, also given for the whole sweep; give one")
+    cfgs, seen = [], set()
     for steps in stages:
         for seed in range(first_seed, first_seed + seeds):
             for env in envs:
                 for method in methods:
                     grid = ALPHA_GRIDS[method] if alpha_sweep else [(alphas or {}).get((env, method))]
-                    cfgs += [RunConfig(env=env, method=method, seed=seed, steps=steps, alpha=a, **overrides)
-                             for a in grid]
+                    for fields in cell_sets:
+                        for a in grid:
+                            cfg = RunConfig(env=env, method=method, seed=seed, steps=steps, alpha=a,
+                                            **{**overrides, **fields})
+                            key = (json.dumps(cfg.identity(), sort_keys=True, default=str), seed, steps)
+                            if key not in seen:
+                                seen.add(key)
+                                cfgs.append(cfg)
     return cfgs
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["Comparison", "compare", "welch_interval", "holm", "with_holm", "SMALL_N"]
+__all__ = ["Comparison", "compare", "welch_contrast", "welch_interval", "holm", "with_holm", "SMALL_N"]
 
 #: groups this small get Welch's t interval instead of the bootstrap
 SMALL_N = 5
@@ -51,22 +51,38 @@ class Comparison:
                 f"(n = {self.n_a} vs {self.n_b})")
 
 
+def welch_contrast(groups, weights, level: float = 0.95) -> tuple[float, tuple[float, float], float]:
+    """A linear contrast ``c = sum_i w_i mean(g_i)`` of independent groups with unequal variances: its value,
+    Welch's t interval ``c ± t_{df, (1+level)/2} · se`` and the two-sided p of ``c = 0``, where
+    ``se² = sum_i w_i² s_i²/n_i`` and ``df = se⁴ / sum_i (w_i² s_i²/n_i)² / (n_i - 1)`` (Welch–Satterthwaite).
+
+    Weights (1, -1) give Welch's two-sample interval; (1, -1, -1, 1) over (a1, b1, a0, b0) the change of the gap
+    ``a - b`` between two conditions (a difference of differences). Needs two values in each group; with
+    ``se = 0`` the interval is the point and p is NaN.
+    """
+    from scipy import stats
+
+    groups = [np.asarray(g, float) for g in groups]
+    w = np.asarray(weights, float)
+    if len(groups) != len(w) or not len(w):
+        raise ValueError(f"one weight per group; got {len(w)} weights for {len(groups)} groups")
+    if any(len(g) < 2 for g in groups):
+        raise ValueError(f"Welch's interval needs two values in each group; got {[len(g) for g in groups]}")
+    v = np.array([wi ** 2 * g.var(ddof=1) / len(g) for wi, g in zip(w, groups)])
+    est = float(sum(wi * g.mean() for wi, g in zip(w, groups)))
+    se = float(np.sqrt(v.sum()))
+    if se == 0.0:
+        return est, (est, est), float("nan")
+    df = v.sum() ** 2 / sum(vi ** 2 / (len(g) - 1) for vi, g in zip(v, groups))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(est) / se, df))
+    return est, (est - half, est + half), p
+
+
 def welch_interval(a, b, level: float = 0.95) -> tuple[float, float]:
     """Welch's t interval of ``mean(a) - mean(b)``: ``diff ± t_{df, (1+level)/2} · se`` with
     ``se² = s_a²/n_a + s_b²/n_b`` and the Welch–Satterthwaite ``df``; needs two values in each group."""
-    from scipy import stats
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"Welch's interval needs two values in each group; got {len(a)} and {len(b)}")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = float(np.sqrt(va + vb))
-    diff = float(a.mean() - b.mean())
-    if se == 0.0:
-        return diff, diff
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-    return diff - half, diff + half
+    return welch_contrast([a, b], [1.0, -1.0], level)[1]
 
 
 def compare(a, b, n_boot: int = 10_000, seed: int = 0) -> Comparison:

@@ -11,6 +11,7 @@ import tyro
 from tyro.conf import Suppress
 
 from deep.config import ENV_NAMES, METHOD_NAMES, RunConfig
+from deep.protocol import CELLS
 from lab.config import bounded, check_fields
 from lab.guards import check_memory, check_output_dir
 
@@ -44,6 +45,8 @@ class Args:
         modeladv sweep --envs pendulum-mbbl cartpole-mbbl acrobot-mbbl --seeds 5 --stages 50000 200000 --cpus 2
         modeladv sweep --envs pendulum-mbbl --methods ma_l1 ma_vaml --alpha-sweep --steps 50000   # Appendix C
         modeladv sweep --address head-node:6379 ...                                 # on an existing Ray cluster
+        modeladv sweep --envs hopper-slbo hopper --methods mle ma_l1 --cells ours rollouts reward_term \\
+            exploration update_ratio authors --steps 100000 --root results/ablation_protocol   # issue 20's ablation
 
     Trials run through Ray Tune (the sweep extra); a killed sweep rerun skips finished runs and resumes the rest.
     """
@@ -65,6 +68,10 @@ class Args:
     alpha_from: str | None = None
     """run root of an alpha sweep: its selected alpha (highest mean final return) replaces Table 1's for the
     (env, method) pairs it swept"""
+    cells: tuple[Literal[CELLS], ...] = ()
+    """ablation cells (deep.protocol): ours, one divergence from the authors' loop switched on (rollouts,
+    reward_term, exploration, update_ratio, small), or authors (all of them); each (env, method, seed) runs in
+    every cell that changes its config. Empty: the run options as given"""
     root: str = "runs"
     """run root"""
     cpus: int | None = field(default=None, metadata=bounded(1))
@@ -98,10 +105,14 @@ def run(o: Args) -> int:
         if not alphas:
             raise ValueError(f"--alpha-from {o.alpha_from} holds no alpha-sweep runs")
         print("alpha from the sweep: " + ", ".join(f"{e} {m} {a:g}" for (e, m), a in sorted(alphas.items())))
-    cfgs = plan(o.envs, o.methods, o.seeds, o.stages or (o.steps,), o.alpha_sweep, o.first_seed, alphas, **over)
+    cfgs = plan(o.envs, o.methods, o.seeds, o.stages or (o.steps,), o.alpha_sweep, o.first_seed, alphas, o.cells,
+                **over)
     if o.dry_run:
+        from deep.ablation import cell_of
+
         for c in cfgs:
-            print(f"{c.env} {c.method} seed {c.seed} steps {c.steps} alpha {c.alpha:g} lam {c.lam:g}")
+            cell = f" cell {cell_of(c)}" if o.cells else ""
+            print(f"{c.env} {c.method} seed {c.seed} steps {c.steps} alpha {c.alpha:g} lam {c.lam:g}{cell}")
         return 0
     root = check_output_dir(o.root)
     check_memory(max(c.memory_bytes() for c in cfgs), o.cpus or os.cpu_count() or 1, "the sweep's largest run")

@@ -58,6 +58,36 @@ def test_compare_hand_computed_and_against_welch():
         compare([], [1.0])
 
 
+def test_welch_contrast_hand_computed_difference_of_differences():
+    from lab.stats import welch_contrast
+
+    # gap a - b is 2 - 0 in condition 1 and 0 - 1 in condition 0: change 3; variances 2, 0, 0, 2 over n = 2:
+    # se^2 = 2/2 + 2/2 = 2, df = 2^2 / (1^2/1 + 1^2/1) = 2. With 2 df the t law is closed-form:
+    # sf(t) = (1 - t / sqrt(t^2 + 2)) / 2 and t_{0.975} = 0.95 / sqrt(2 * 0.975 * 0.025)
+    est, (lo, hi), p = welch_contrast([[1.0, 3.0], [0.0, 0.0], [0.0, 0.0], [0.0, 2.0]], [1, -1, -1, 1])
+    t = 3 / np.sqrt(2)
+    assert est == 3.0 and np.isclose(p, 1 - t / np.sqrt(t ** 2 + 2), rtol=1e-9)
+    half = 0.95 / np.sqrt(2 * 0.975 * 0.025) * np.sqrt(2)
+    assert np.allclose((lo, hi), (3 - half, 3 + half), rtol=1e-9)
+    with pytest.raises(ValueError, match="one weight per group"):
+        welch_contrast([[1.0, 2.0]], [1, -1])
+    with pytest.raises(ValueError, match="two values in each group"):
+        welch_contrast([[1.0, 2.0], [1.0]], [1, -1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-100, 100), min_size=2, max_size=6), st.lists(st.floats(-100, 100), min_size=2, max_size=6))
+def test_welch_contrast_of_two_groups_is_welchs_test(a, b):
+    from scipy import stats
+
+    from lab.stats import welch_contrast
+
+    assume(np.std(a) + np.std(b) > 1e-6)
+    est, _, p = welch_contrast([a, b], [1, -1])
+    assert np.isclose(est, np.mean(a) - np.mean(b), atol=1e-9)
+    assert np.isclose(p, stats.ttest_ind(a, b, equal_var=False).pvalue, rtol=1e-7, atol=1e-12)
+
+
 def test_holm_hand_computed():
     from lab.stats import Comparison, holm, with_holm
 

@@ -1,0 +1,167 @@
+"""deep.ablation and the ablation's cells (deep.protocol.SWITCHES): which config is which cell, the switches'
+values, and the table's statistics on hand-made logs."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from deep.ablation import cell_of, markdown, plot, seed_finals, table
+from deep.config import RunConfig
+from deep.protocol import AUTHORS, CELLS, SWITCHES, cell_overrides, ours_defaults
+from deep.sweep import plan
+
+#: each switch's fields, written out from the authors' values in tests/deep/test_protocol.py's READ
+EXPECTED = {
+    "rollouts": {"refresh_samples": 4000, "policy_samples": 4000, "rollout_envs": 4, "refresh_after": True},
+    "reward_term": {"reward_term": False},
+    "exploration": {"ou_sigma": 0.3, "ou_theta": 0.15, "entropy_coef": 0.005, "entropy_steps": 500_000},
+    "update_ratio": {"n_real": 10_000, "rounds": 20, "k_model": 2000, "k_policy": 800, "value_refresh_every": 20},
+    "small": {"model_init_std": 1e-5, "value_max_grad_norm": 2.0, "horizon": 2, "slbo_mean_over_h": True},
+}
+
+
+def test_switches_hold_the_authors_values():
+    assert tuple(SWITCHES) == tuple(EXPECTED)
+    for name, fields in EXPECTED.items():
+        assert cell_overrides(name) == fields
+    assert cell_overrides("ours") == {}
+    with pytest.raises(ValueError, match="unknown ablation cell 'fast'"):
+        cell_overrides("fast")
+
+
+def test_every_mapped_divergence_is_in_exactly_one_switch():
+    keys = [k for rows in SWITCHES.values() for k in rows]
+    assert len(keys) == len(set(keys)) and set(keys) <= {s.key for s in AUTHORS}
+    d = ours_defaults()
+    differing = {s.key for s in AUTHORS if any(d[k] != v for k, v in s.config.items())}
+    assert differing <= set(keys), differing - set(keys)
+    # together the switches are the authors' protocol (the rows whose values are ours already aside)
+    together = {k: v for name in SWITCHES for k, v in cell_overrides(name).items()}
+    assert all(cell_overrides("authors")[k] == v for k, v in together.items())
+    assert {k for k, v in cell_overrides("authors").items() if d[k] != v} <= set(together)
+
+
+@pytest.mark.parametrize("env", ["hopper-slbo", "hopper"])
+def test_cell_of_finds_every_cell(env):
+    for cell in CELLS:
+        cfg = RunConfig(env=env, method="ma_l1", seed=3, steps=50_000, **cell_overrides(cell))
+        expect = "ours" if cell == "reward_term" and env == "hopper-slbo" else cell
+        assert cell_of(cfg) == expect and cell_of(cfg.to_dict()) == expect
+    assert cell_of(RunConfig(env=env, method="mle", reward_term=False)) == "ours"  # MLE has no value gap
+    assert cell_of(RunConfig(env=env, method="ma_l1", ou_sigma=0.3)) is None  # half a switch is no cell
+    assert cell_of(RunConfig(env=env, method="ma_l1", alpha=0.5)) is None  # not Table 1's alpha
+
+
+def test_sweep_plans_each_cell_once_per_run():
+    cfgs = plan(["hopper-slbo", "hopper"], ["mle", "ma_l1"], 2, [100_000], cells=CELLS)
+    per = {}
+    for c in cfgs:
+        per.setdefault((c.env, c.method), []).append(cell_of(c))
+    # reward_term changes only value-aware runs on Gymnasium's tasks; every run planned once per seed
+    assert per[("hopper", "ma_l1")] == 2 * list(CELLS)
+    for key in [("hopper-slbo", "mle"), ("hopper-slbo", "ma_l1"), ("hopper", "mle")]:
+        assert per[key] == 2 * [c for c in CELLS if c != "reward_term"]
+    with pytest.raises(ValueError, match="cell 'update_ratio' sets k_model"):
+        plan(["hopper"], ["mle"], 1, [1000], cells=["update_ratio"], k_model=7)
+
+
+def _write_run(root, name, cfg: RunConfig, steps, returns):
+    d = root / "deep" / name / f"seed{cfg.seed}"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps(cfg.to_dict()))
+    rows = ["step,return"] + [f"{int(s)},{float(r)!r}" for s, r in zip(steps, returns)]
+    (d / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+
+def _grid(every):
+    return np.arange(every, 100_001, every)
+
+
+def test_table_on_hand_made_logs(tmp_path):
+    """ours: MLE 100/110/120, MA-L1 50/60/70 (gap -50); exploration: both 100/110/120 (gap 0, change +50).
+    ours logs every 2K steps, the update_ratio cell every 10K: each seed's final is its last 10K steps."""
+    env = "hopper-slbo"
+    for seed, base in enumerate((100.0, 110.0, 120.0)):
+        for cell, mle, ma in (("ours", base, base - 50), ("exploration", base, base)):
+            over = cell_overrides(cell)
+            x = _grid(2000)
+            # the last 5 logged points (the last 10K steps) average to the value; earlier ones are far off
+            tail = lambda v: np.where(x > 90_000, v + np.array([-2.0, -1.0, 0.0, 1.0, 2.0] * 10)[:len(x)], -999.0)
+            _write_run(tmp_path, f"{cell}-mle", RunConfig(env=env, method="mle", seed=seed, **over), x, tail(mle))
+            _write_run(tmp_path, f"{cell}-ma", RunConfig(env=env, method="ma_l1", seed=seed, **over), x, tail(ma))
+        over = cell_overrides("update_ratio")
+        x = _grid(10_000)
+        _write_run(tmp_path, "ur-mle", RunConfig(env=env, method="mle", seed=seed, **over), x,
+                   np.where(x == 100_000, base, -999.0))
+    # a run short of the budget is named and left out
+    _write_run(tmp_path, "ur-ma", RunConfig(env=env, method="ma_l1", seed=0, **over), _grid(10_000)[:5],
+               np.zeros(5))
+    finals, short = seed_finals(tmp_path, 100_000)
+    assert finals[(env, "ours", "mle")] == pytest.approx({0: 100.0, 1: 110.0, 2: 120.0})
+    assert finals[(env, "update_ratio", "mle")] == pytest.approx({0: 100.0, 1: 110.0, 2: 120.0})
+    assert (env, "update_ratio", "ma_l1") not in finals
+    assert len(short) == 1 and "update_ratio ma_l1 seed 0: 50000 of 100000" in short[0]
+    rows = table(finals)
+    assert [r.cell for r in rows] == ["ours", "exploration"]  # update_ratio lacks MA-L1
+    ours, expl = rows
+    assert ours.gap.diff == pytest.approx(-50.0) and expl.gap.diff == pytest.approx(0.0)
+    # change: +50; four groups of variance 100 over n = 3: se^2 = 4 * 100 / 3, df = (4v)^2 / (4 v^2 / 2) = 8
+    se = np.sqrt(4 * 100 / 3)
+    assert expl.change.diff == pytest.approx(50.0)
+    assert expl.change.p == pytest.approx(2 * stats.t.sf(50 / se, 8), rel=1e-9)
+    assert expl.change.ci == pytest.approx((50 - stats.t.ppf(0.975, 8) * se, 50 + stats.t.ppf(0.975, 8) * se))
+    # Holm over the three tests of the table (two gaps, one change); the gap of 0 has p = 1
+    raw = [ours.gap.p, expl.gap.p, expl.change.p]
+    order = np.argsort(raw)
+    adj, running = {}, 0.0
+    for rank, i in enumerate(order):  # Holm by hand: sorted ascending, (m - rank) * p, running maximum
+        running = max(running, min(1.0, (3 - rank) * raw[i]))
+        adj[i] = running
+    assert [ours.gap.p_holm, expl.gap.p_holm, expl.change.p_holm] == pytest.approx([adj[0], adj[1], adj[2]])
+    text = markdown(rows)
+    assert "| hopper-slbo | exploration | 110 ± 6 (n = 3) | 110 ± 6 (n = 3) | +0 " in text
+    assert plot(rows, tmp_path / "fig.png", step=100_000).stat().st_size > 0
+
+
+def test_curves_are_cut_at_the_budget(tmp_path):
+    from deep.ablation import curves
+
+    _write_run(tmp_path, "x", RunConfig(env="hopper", method="mle", seed=0), _grid(2000), np.arange(50.0))
+    (x, y), = curves(tmp_path, 10_000)[("hopper", "ours")]["mle"]
+    assert list(x) == [2000, 4000, 6000, 8000, 10000] and list(y) == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_a_seed_logged_twice_is_an_error(tmp_path):
+    cfg = RunConfig(env="hopper", method="mle", seed=0)
+    for root in ("a", "b"):
+        _write_run(tmp_path / root, "x", cfg, _grid(2000), np.ones(50))
+    with pytest.raises(ValueError, match="hopper ours mle seed 0 is logged twice"):
+        seed_finals([tmp_path / "a", tmp_path / "b"], 100_000)
+
+
+def test_the_figure_script_writes_table_and_figure_and_refuses_an_empty_root(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("make_ablation",
+                                                  Path(__file__).parents[2] / "figures" / "make_ablation.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    for seed in (0, 1):
+        for method, value in (("mle", 10.0 * seed), ("ma_l1", 5.0 + seed)):
+            _write_run(tmp_path, method, RunConfig(env="hopper", method=method, seed=seed), _grid(2000),
+                       np.full(50, value))
+    out = tmp_path / "t.md"
+    assert script.main(["--root", str(tmp_path), "--envs", "hopper", "--figure", str(tmp_path / "f.png"),
+                        "--table", str(out)]) == 0
+    # MLE 0, 10; MA-L1 5, 6: gap +0.5, one test in the table
+    assert "Holm over the 1 tests" in out.read_text() and "| hopper | ours | 5 ± 5 (n = 2) | 6 ± 0 (n = 2) | +0 " \
+        in out.read_text()
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f_curves.png").stat().st_size > 0
+    for bad in (["--root", str(tmp_path / "nowhere")], ["--root", str(tmp_path), "--envs", "ant"]):
+        with pytest.raises(SystemExit) as e:
+            script.main(bad + ["--figure", str(tmp_path / "g.png")])
+        assert e.value.code == 2
+    assert not (tmp_path / "g.png").exists()
