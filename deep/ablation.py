@@ -78,13 +78,29 @@ def _runs(roots, envs, methods):
             yield cfg["env"], cell, cfg["method"], int(cfg["seed"]), x, y, path
 
 
+def _evaluation(path: Path, step: float) -> float | None:
+    """The evaluation return recorded at ``step`` (``modeladv evaluate``: 4 envs x 2500 steps), or None."""
+    from deep.runner import EVALUATION
+
+    if not (path / EVALUATION).exists():
+        return None
+    m = read_metrics(path / EVALUATION)
+    hit = (m["step"] == step) & (m["n_envs"] == 4) & (m["steps_per_env"] == 2500)
+    return float(m["eval_return"][hit][-1]) if hit.any() else None
+
+
 def seed_finals(roots: str | Path | Sequence[str | Path], step: float, envs: Sequence[str] | None = None,
-                methods: Sequence[str] = ("mle", "ma_l1"), window: float = WINDOW
+                methods: Sequence[str] = ("mle", "ma_l1"), window: float = WINDOW, measure: str = "return"
                 ) -> tuple[dict[tuple[str, str, str], dict[int, float]], list[str]]:
     """``finals[(env, cell, method)] = {seed: final return}`` over the runs under ``roots`` that reached
     ``step``, and a line for each ablation run that has not (it is left out, never extrapolated).
 
-    A seed found twice (the same config under two roots) is an error: which log counts would be a choice."""
+    ``measure``: ``return``, the mean logged return of the training episodes over the last ``window`` real steps
+    (with the run's exploration noise, if any); ``eval``, the evaluation of the policy at ``step`` recorded by
+    ``modeladv evaluate`` (the authors' measure: no exploration noise). A seed found twice (the same config
+    under two roots) is an error: which log counts would be a choice."""
+    if measure not in ("return", "eval"):
+        raise ValueError(f"measure must be 'return' or 'eval'; got {measure!r}")
     finals: dict[tuple[str, str, str], dict[int, float]] = {}
     short: list[str] = []
     for env, cell, method, seed, x, y, path in _runs(roots, envs, methods):
@@ -93,9 +109,13 @@ def seed_finals(roots: str | Path | Sequence[str | Path], step: float, envs: Seq
             short.append(f"{env} {cell} {method} seed {seed}: {int(x[-1]) if len(x) else 0} of "
                          f"{int(step)} steps ({path})")
             continue
+        value = _final(x, y, step, window) if measure == "return" else _evaluation(path, step)
+        if value is None:
+            short.append(f"{env} {cell} {method} seed {seed}: no evaluation at {int(step)} steps ({path})")
+            continue
         if seed in finals.get(key, {}):
             raise ValueError(f"{env} {cell} {method} seed {seed} is logged twice (second: {path})")
-        finals.setdefault(key, {})[seed] = _final(x, y, step, window)
+        finals.setdefault(key, {})[seed] = value
     return finals, short
 
 

@@ -164,9 +164,7 @@ class Trainer:
         The policy runs in numpy on one row per step (its normalizer folded into its first layer), with the
         noise of all ``n`` steps drawn first from the run's torch generator."""
         finished = []
-        layers = [(Wt.cpu().numpy(), b.cpu().numpy(), _NUMPY_ACT[act])
-                  for Wt, b, act in fold_normalizers(self.policy.mu, self.policy.obs_norm.mean,
-                                                     self.policy.obs_norm.std)]
+        layers = self._numpy_policy()
         with torch.no_grad():
             noise = (torch.randn((n, self.spec.act_dim), generator=self.g) * self.policy.log_std.exp().cpu()).numpy()
             # drawn only when used, so runs without it keep their random stream
@@ -196,6 +194,46 @@ class Trainer:
                 self.obs = o2
         self.step += n
         return finished
+
+    def _numpy_policy(self) -> list:
+        """The policy mean as numpy layers ``(W^T, b, activation)``, its normalizer folded into the first."""
+        return [(Wt.cpu().numpy(), b.cpu().numpy(), _NUMPY_ACT[act])
+                for Wt, b, act in fold_normalizers(self.policy.mu, self.policy.obs_norm.mean,
+                                                   self.policy.obs_norm.std)]
+
+    def evaluate(self, n_envs: int = 4, steps_per_env: int = 2500, seed: int = 0) -> tuple[float, int]:
+        """The authors' evaluation (va_slbo ``slbo/main.py:29-41``, ``deep.protocol`` row ``evaluation``):
+        ``n_envs`` fresh real environments each run the stochastic policy, without exploration noise, for
+        ``steps_per_env`` steps (episodes end at termination or the task's time limit); returns the mean return
+        of the episodes that finished and their number (NaN, 0 if none did).
+
+        It has its own environments and generator (``seed``): the run's environment, state and random streams
+        are untouched, so evaluating never changes what a run logs next."""
+        layers = self._numpy_policy()
+        std = self.policy.log_std.detach().exp().cpu().numpy()
+        rng = np.random.default_rng(seed)
+        returns = []
+        for _ in range(n_envs):
+            env = self.spec.make()
+            obs, t, ret = None, 0, 0.0
+            for _ in range(steps_per_env):
+                if obs is None:
+                    obs, _ = env.reset(seed=int(rng.integers(2 ** 31)))
+                    t, ret = 0, 0.0
+                x = np.asarray(obs, np.float32)
+                for Wt, b, act in layers:
+                    x = x @ Wt + b
+                    if act is not None:
+                        x = act(x)
+                a = np.clip(x + std * rng.standard_normal(self.spec.act_dim), -1.0, 1.0)
+                obs, r, term, _, _ = env.step(a)
+                t += 1
+                ret += float(r)
+                if term or t >= self.spec.max_steps:
+                    returns.append(ret)
+                    obs = None
+            env.close()
+        return (float(np.mean(returns)) if returns else float("nan")), len(returns)
 
     def _fit_normalizers(self) -> None:
         n = self.buffer.n

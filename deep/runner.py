@@ -9,7 +9,13 @@ from typing import Iterator
 
 from deep.config import RunConfig
 
-__all__ = ["train", "run"]
+#: the evaluation's file in a run directory: one row per evaluated checkpoint
+EVALUATION = "evaluation.csv"
+#: evaluation seeds are EVAL_SEED + the run's seed: disjoint from every training seed we use
+EVAL_SEED = 1_000_000
+_EVAL_COLUMNS = ("step", "eval_return", "eval_episodes", "n_envs", "steps_per_env")
+
+__all__ = ["train", "run", "evaluate_run", "EVALUATION", "EVAL_SEED"]
 
 
 def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
@@ -42,3 +48,47 @@ def run(cfg: RunConfig, root: str | Path = "runs", stop_after: int | None = None
     from deep.algorithm import train_run
 
     return train_run(cfg, root=root, progress=progress, max_iterations=stop_after, wait=wait)
+
+
+def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -> dict:
+    """Evaluate the policy in the checkpoint of the run directory ``path`` as the authors do
+    (:meth:`deep.algorithm.Trainer.evaluate`: ``n_envs`` fresh environments x ``steps_per_env`` steps, the
+    stochastic policy without exploration noise, seed ``EVAL_SEED`` + the run's) and record the row in
+    ``path/evaluation.csv`` (``step`` is the checkpoint's). A row already there for that step and these sizes is
+    returned as it is; the file is replaced atomically. ``ValueError`` naming the path when the run has no
+    checkpoint or its config does not load."""
+    import json
+
+    import torch
+
+    from deep.algorithm import Trainer
+    from lab.rundir import atomic_write_bytes, read_metrics
+
+    path = Path(path)
+    if not (path / "checkpoint").is_file() or not (path / "config.json").is_file():
+        raise ValueError(f"{path} has no checkpoint to evaluate (checkpoints stay on the machine that ran it)")
+    cfg = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
+    rows = []
+    if (path / EVALUATION).exists():
+        m = read_metrics(path / EVALUATION)
+        if set(_EVAL_COLUMNS) - set(m):
+            raise ValueError(f"{path / EVALUATION} lacks columns {sorted(set(_EVAL_COLUMNS) - set(m))}")
+        rows = [dict(zip(_EVAL_COLUMNS, vals)) for vals in zip(*(m[c] for c in _EVAL_COLUMNS))]
+    torch.set_flush_denormal(True)
+    try:
+        trainer = Trainer(cfg)
+        trainer.load(path / "checkpoint")
+        for row in rows:
+            if (row["step"], row["n_envs"], row["steps_per_env"]) == (trainer.step, n_envs, steps_per_env):
+                return row
+        mean, episodes = trainer.evaluate(n_envs, steps_per_env, seed=EVAL_SEED + cfg.seed)
+    finally:
+        torch.set_flush_denormal(False)
+    row = dict(zip(_EVAL_COLUMNS, (trainer.step, mean, episodes, n_envs, steps_per_env)))
+    rows = sorted([r for r in rows if r["step"] != trainer.step or (r["n_envs"], r["steps_per_env"])
+                   != (n_envs, steps_per_env)] + [row], key=lambda r: (r["step"], r["n_envs"], r["steps_per_env"]))
+    text = ",".join(_EVAL_COLUMNS) + "\n" + "".join(
+        ",".join(repr(float(r[c])) if c == "eval_return" else str(int(r[c])) for c in _EVAL_COLUMNS) + "\n"
+        for r in rows)
+    atomic_write_bytes(path / EVALUATION, text.encode())
+    return row

@@ -73,6 +73,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("gridworld", "run the Figure-1 gridworld experiment (tabular MBRL with A2C)"),
     Command("train", "train one deep value-aware MBRL run (Algorithm 2 with TRPO)"),
     Command("sweep", "run many deep runs as Ray Tune trials (the Appendix C protocol)"),
+    Command("evaluate", "evaluate the policies in deep runs' checkpoints as the authors do (no exploration noise)"),
     Command("plot", "draw figures from run logs"),
     Command("explain", "draw Lemma 1 state by state for a toy-text MDP or the gridworld and a second model"),
 )}

@@ -125,6 +125,21 @@ def test_table_on_hand_made_logs(tmp_path):
     assert plot(rows, tmp_path / "fig.png", step=100_000).stat().st_size > 0
 
 
+def test_eval_finals_read_the_evaluation_at_the_step(tmp_path):
+    cfg = RunConfig(env="hopper", method="mle", seed=4)
+    _write_run(tmp_path, "x", cfg, _grid(2000), np.ones(50))
+    d = tmp_path / "deep" / "x" / "seed4"
+    finals, short = seed_finals(tmp_path, 100_000, measure="eval")
+    assert finals == {} and "no evaluation at 100000 steps" in short[0]
+    (d / "evaluation.csv").write_text("step,eval_return,eval_episodes,n_envs,steps_per_env\n"
+                                      "50000,3.0,9,4,2500\n100000,7.5,8,4,2500\n100000,1.0,2,1,100\n")
+    finals, short = seed_finals(tmp_path, 100_000, measure="eval")
+    assert finals == {("hopper", "ours", "mle"): {4: 7.5}} and short == []
+    assert seed_finals(tmp_path, 100_000, measure="return")[0] == {("hopper", "ours", "mle"): {4: 1.0}}
+    with pytest.raises(ValueError, match="measure must be"):
+        seed_finals(tmp_path, 100_000, measure="best")
+
+
 def test_curves_are_cut_at_the_budget(tmp_path):
     from deep.ablation import curves
 
