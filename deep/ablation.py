@@ -26,7 +26,7 @@ from deep.protocol import CELLS, cell_overrides
 from lab.rundir import find_runs, read_metrics
 from lab.stats import Comparison, compare, holm, welch_contrast
 
-__all__ = ["cell_of", "seed_finals", "curves", "Row", "table", "markdown", "plot", "plot_curves"]
+__all__ = ["cell_of", "cell_changes", "seed_finals", "curves", "Row", "table", "markdown", "plot", "plot_curves"]
 
 #: real steps over which a seed's final return is averaged (the authors log once per 10K-step stage)
 WINDOW = 10_000
@@ -55,6 +55,13 @@ def cell_of(cfg: dict | RunConfig) -> str | None:
         if _identity(RunConfig(env=run.env, method=run.method, **cell_overrides(cell))) == ident:
             return cell
     return None
+
+
+def cell_changes(env: str, method: str, cell: str) -> bool:
+    """Whether ``cell`` gives ``method`` on ``env`` another config than ``ours`` (``reward_term`` does not on the
+    SLBO tasks or with MLE)."""
+    ours = _identity(RunConfig(env=env, method=method))
+    return cell == "ours" or _identity(RunConfig(env=env, method=method, **cell_overrides(cell))) != ours
 
 
 def _final(x: np.ndarray, y: np.ndarray, step: float, window: float) -> float:
@@ -147,6 +154,11 @@ def plot_curves(cell_curves: dict[tuple[str, str], dict[str, list]], out_path: s
         for j, cell in enumerate(cells):
             ax = axes[i, j]
             by_method = cell_curves.get((env, cell), {})
+            if not by_method:
+                ax.set_title(f"{env}: {cell.replace('_', ' ')}")
+                ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, color="0.5")
+                ax.set_xticks([])
+                continue
             named = {label(m): r for m, r in sorted(by_method.items())}
             plot_learning_curves(ax, named, title=f"{env}: {cell.replace('_', ' ')}",
                                  colors={label(m): color(m) for m in by_method},
@@ -182,13 +194,22 @@ def table(finals: dict[tuple[str, str, str], dict[int, float]], a: str = "ma_l1"
     for env in envs:
         base = {m: np.array(list(finals.get((env, "ours", m), {}).values())) for m in (a, b)}
         for cell in CELLS:
-            f = {m: np.array(list(finals.get((env, cell, m), {}).values())) for m in (a, b)}
+            # a method the cell does not change (reward_term with MLE) is its ours run
+            f = {m: np.array(list(finals.get((env, cell if cell_changes(env, m, cell) else "ours", m), {}).values()))
+                 for m in (a, b)}
+            if not any(cell_changes(env, m, cell) for m in (a, b)) and cell != "ours":
+                continue
             if not all(len(v) for v in f.values()):
                 continue
             gap = compare(f[a], f[b])
             change = None
             if cell != "ours" and all(len(v) >= 2 for v in (*f.values(), *base.values())):
-                change = _change(f[a], f[b], base[a], base[b])
+                if not cell_changes(env, b, cell):  # b's runs are ours': the change is a's alone
+                    change = compare(f[a], base[a])
+                elif not cell_changes(env, a, cell):
+                    change = compare(base[b], f[b])
+                else:
+                    change = _change(f[a], f[b], base[a], base[b])
             rows.append(Row(env, cell, f, gap, change))
             tests += [gap, change]
     adj = iter(holm([t.p if t is not None else np.nan for t in tests]))

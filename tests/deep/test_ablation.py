@@ -125,6 +125,22 @@ def test_table_on_hand_made_logs(tmp_path):
     assert plot(rows, tmp_path / "fig.png", step=100_000).stat().st_size > 0
 
 
+def test_a_cell_that_leaves_mle_alone_compares_ma_l1_with_its_ours_runs(tmp_path):
+    """reward_term changes MA-L1 only: its row reads MLE from ours, and the change of the gap is MA-L1's own
+    change (a two-group Welch test: the shared MLE runs are not counted twice)."""
+    x = _grid(2000)
+    for seed, v in enumerate((0.0, 10.0, 20.0)):
+        _write_run(tmp_path, "mle", RunConfig(env="hopper", method="mle", seed=seed), x, np.full(50, 100 + v))
+        _write_run(tmp_path, "ma", RunConfig(env="hopper", method="ma_l1", seed=seed), x, np.full(50, 50 + v))
+        _write_run(tmp_path, "ma-rt", RunConfig(env="hopper", method="ma_l1", seed=seed, reward_term=False), x,
+                   np.full(50, 90 + 2 * v))
+    ours, rt = table(seed_finals(tmp_path, 100_000)[0])
+    assert rt.cell == "reward_term" and list(rt.finals["mle"]) == [100.0, 110.0, 120.0]
+    assert rt.gap.diff == pytest.approx(0.0) and rt.change.diff == pytest.approx(50.0)
+    expect = stats.ttest_ind([90.0, 110.0, 130.0], [50.0, 60.0, 70.0], equal_var=False).pvalue
+    assert rt.change.p == pytest.approx(expect, rel=1e-9)
+
+
 def test_eval_finals_read_the_evaluation_at_the_step(tmp_path):
     cfg = RunConfig(env="hopper", method="mle", seed=4)
     _write_run(tmp_path, "x", cfg, _grid(2000), np.ones(50))
