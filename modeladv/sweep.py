@@ -45,8 +45,7 @@ class Args:
         modeladv sweep --envs pendulum-mbbl cartpole-mbbl acrobot-mbbl --seeds 5 --stages 50000 200000 --cpus 2
         modeladv sweep --envs pendulum-mbbl --methods ma_l1 ma_vaml --alpha-sweep --steps 50000   # Appendix C
         modeladv sweep --address head-node:6379 ...                                 # on an existing Ray cluster
-        modeladv sweep --envs hopper-slbo hopper --methods mle ma_l1 --cells ours rollouts reward_term \\
-            exploration update_ratio authors --steps 100000 --root results/ablation_protocol   # issue 20's ablation
+        modeladv sweep --envs hopper-slbo --methods mle ma_l1 --cells ours rollouts authors --steps 100000  # ablation
 
     Trials run through Ray Tune (the sweep extra); a killed sweep rerun skips finished runs and resumes the rest.
     """
