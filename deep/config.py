@@ -173,7 +173,7 @@ class RunConfig:
     """mean reversion of that noise per real step (the authors': 0.15)."""
     entropy_coef: float = 0.0
     """TRPO entropy bonus: ``entropy_coef * H(pi)`` added to the surrogate (the authors': 0.005, of the Gaussian
-    truncated to [-2, 2]; here the Gaussian's own entropy)."""
+    restricted to [-2, 2] as SLBO codes it; here the Gaussian's own entropy)."""
     entropy_steps: int = 500_000
     """real steps during which the entropy bonus applies (the authors': 50 stages of 10K)."""
     rounds: int = 1

@@ -1,9 +1,10 @@
 """Issue 20's ablation from committed logs: which divergence from the authors' loop decides MA-L1 vs MLE.
 
-Reads only ``config.json`` + ``metrics.csv``: every run under the roots whose config is an ablation cell
-(``deep.ablation.cell_of``), read at ``--step``: a seed's final return is the evaluation of its policy there
-(``modeladv evaluate``, the figure) and its training episodes' mean return over the last 10K real steps. Writes the figure (and beside it ``<figure>_curves.png``: return vs real steps per cell) and prints the markdown table (Welch intervals, Holm over the table)
-and the runs that have not reached the step.
+Reads only ``config.json``, ``metrics.csv`` and ``evaluation.csv``: every run under the roots whose config is
+an ablation cell (``deep.ablation.cell_of``), read at ``--step``: a seed's final return is the evaluation of its
+policy there (``modeladv evaluate``; the figure) and its training episodes' mean return over the last 10K real
+steps. Writes the figure, beside it ``<figure>_curves.png`` (return vs real steps per cell), and prints the
+markdown tables (Welch intervals, Holm over each column) and the runs left out.
 
 Usage: ``python figures/make_ablation.py [--root results/ablation_protocol] [--step 100000]
 [--envs hopper-slbo hopper] [--figure figures/ablation_protocol.png] [--table results/ablation_protocol/ablation.md]``
@@ -41,14 +42,16 @@ def main(argv: list[str] | None = None) -> int:
         rows = table(finals)
         if figure_rows is None and rows:
             figure_rows = rows
-        tests = sum(c is not None and c.p == c.p for r in rows for c in (r.gap, r.change))  # NaN: no test
+        n_gap = sum(r.gap is not None and r.gap.p == r.gap.p for r in rows)  # NaN p: no test
+        n_change = sum(r.change is not None and r.change.p == r.change.p for r in rows)
         what = (f"the evaluation at {args.step / 1000:.0f}K real steps (`modeladv evaluate`: the policy without "
                 f"exploration noise on 4 fresh environments x 2500 steps, mean over finished episodes; the "
                 f"authors' measure)" if measure == "eval" else
                 f"the training episodes' return over the last 10K real steps before {args.step / 1000:.0f}K "
                 f"(with the run's exploration noise, if any)")
         text = (f"### Final return: {what}\n\nMean ± s.e.m. over seeds. Gap and change: 95% Welch t intervals, "
-                f"two-sided Welch p, Holm over the {tests} tests of this table.\n\n" + markdown(rows))
+                f"two-sided Welch p; Holm over each column: the {n_gap} gap tests, the {n_change} change tests."
+                f"\n\n" + markdown(rows))
         if short:
             text += "\n\nLeft out (not at the step):\n\n" + "\n".join(f"- {s}" for s in short)
         sections.append(text)

@@ -31,6 +31,16 @@ def test_switches_hold_the_authors_values():
         cell_overrides("fast")
 
 
+def test_row_cells_follow_their_switch_and_stand_alone():
+    assert CELLS[0] == "ours" and CELLS[-1] == "authors"
+    assert CELLS.index("ou_noise") == CELLS.index("exploration") + 1
+    assert cell_overrides("ou_noise") == {"ou_sigma": 0.3, "ou_theta": 0.15}
+    assert cell_overrides("entropy_bonus") == {"entropy_coef": 0.005, "entropy_steps": 500_000}
+    assert "n_iters" not in CELLS  # 20 rounds alone do not divide today's 10 TRPO updates
+    for cell in CELLS:
+        RunConfig(**cell_overrides(cell))  # each is a valid config
+
+
 def test_every_mapped_divergence_is_in_exactly_one_switch():
     keys = [k for rows in SWITCHES.values() for k in rows]
     assert len(keys) == len(set(keys)) and set(keys) <= {s.key for s in AUTHORS}
@@ -50,7 +60,8 @@ def test_cell_of_finds_every_cell(env):
         expect = "ours" if cell == "reward_term" and env == "hopper-slbo" else cell
         assert cell_of(cfg) == expect and cell_of(cfg.to_dict()) == expect
     assert cell_of(RunConfig(env=env, method="mle", reward_term=False)) == "ours"  # MLE has no value gap
-    assert cell_of(RunConfig(env=env, method="ma_l1", ou_sigma=0.3)) is None  # half a switch is no cell
+    assert cell_of(RunConfig(env=env, method="ma_l1", ou_sigma=0.3)) == "ou_noise"  # one row of a switch
+    assert cell_of(RunConfig(env=env, method="ma_l1", ou_sigma=0.3, entropy_coef=0.001)) is None  # not theirs
     assert cell_of(RunConfig(env=env, method="ma_l1", alpha=0.5)) is None  # not Table 1's alpha
 
 
@@ -113,13 +124,10 @@ def test_table_on_hand_made_logs(tmp_path):
     assert expl.change.p == pytest.approx(2 * stats.t.sf(50 / se, 8), rel=1e-9)
     assert expl.change.ci == pytest.approx((50 - stats.t.ppf(0.975, 8) * se, 50 + stats.t.ppf(0.975, 8) * se))
     # Holm over the three tests of the table (two gaps, one change); the gap of 0 has p = 1
-    raw = [ours.gap.p, expl.gap.p, expl.change.p]
-    order = np.argsort(raw)
-    adj, running = {}, 0.0
-    for rank, i in enumerate(order):  # Holm by hand: sorted ascending, (m - rank) * p, running maximum
-        running = max(running, min(1.0, (3 - rank) * raw[i]))
-        adj[i] = running
-    assert [ours.gap.p_holm, expl.gap.p_holm, expl.change.p_holm] == pytest.approx([adj[0], adj[1], adj[2]])
+    # Holm over each column: the two gaps (sorted ascending: 2p, then max(2p, p)); the one change alone
+    lo, hi = sorted([ours.gap.p, expl.gap.p])
+    assert sorted([ours.gap.p_holm, expl.gap.p_holm]) == pytest.approx([min(1, 2 * lo), max(min(1, 2 * lo), hi)])
+    assert expl.change.p_holm == pytest.approx(expl.change.p)
     text = markdown(rows)
     assert "| hopper-slbo | exploration | 110 ± 6 (n = 3) | 110 ± 6 (n = 3) | +0 " in text
     assert plot(rows, tmp_path / "fig.png", step=100_000).stat().st_size > 0
@@ -188,8 +196,9 @@ def test_the_figure_script_writes_table_and_figure_and_refuses_an_empty_root(tmp
     assert script.main(["--root", str(tmp_path), "--envs", "hopper", "--figure", str(tmp_path / "f.png"),
                         "--table", str(out)]) == 0
     # MLE 0, 10; MA-L1 5, 6: gap +0.5, one test in the table
-    assert "Holm over the 1 tests" in out.read_text() and "| hopper | ours | 5 ± 5 (n = 2) | 6 ± 0 (n = 2) | +0 " \
-        in out.read_text()
+    text = out.read_text()
+    assert "the 1 gap tests, the 0 change tests" in text
+    assert "| hopper | ours | 5 ± 5 (n = 2) | 6 ± 0 (n = 2) | +0 " in text
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f_curves.png").stat().st_size > 0
     for bad in (["--root", str(tmp_path / "nowhere")], ["--root", str(tmp_path), "--envs", "ant"]):
         with pytest.raises(SystemExit) as e:

@@ -143,3 +143,34 @@ def test_markdown_lists_every_row():
     text = markdown()
     assert all(f"| {s.key} |" in text for s in AUTHORS)
     assert text.count("\n") == len(AUTHORS) + 1
+
+
+def test_the_authors_entropy_bonus_pulls_like_ours_below_unit_noise():
+    """SLBO's LimitedEntNormal entropy as coded (slbo/utils/truncated_normal.py:8-11, transcribed below): its
+    gradient in log-std is 1 for small std (ours: 1 always), 0.7-1.33 at std 1 (mean 1 or 0), and negative by
+    std e. It is not the Gaussian's -p log p over [-2, 2] (quadrature: slope 0.32 at std 1), which is what its
+    name suggests; the row's note in deep.protocol says which."""
+    import numpy as np
+    from scipy import integrate, special, stats
+
+    def limited_ent(log_std, mu=0.0):  # their _entropy, line by line
+        sd = np.exp(log_std)
+        hi, lo = (2.0 - mu) / sd / np.sqrt(2), (-2.0 - mu) / sd / np.sqrt(2)
+        return (0.5 * (log_std + np.log(2 * np.pi) / 2) * (special.erf(hi) - special.erf(lo))
+                + 0.5 * (np.exp(-hi * hi) * hi - np.exp(-lo * lo) * lo))
+
+    def partial_entropy(log_std, mu=0.0):
+        sd = np.exp(log_std)
+        f = lambda x: -stats.norm.pdf(x, mu, sd) * stats.norm.logpdf(x, mu, sd)
+        return integrate.quad(f, -2.0, 2.0, epsabs=1e-12, epsrel=1e-12, limit=200)[0]
+
+    def slope(h, log_std, mu=0.0, e=1e-4):
+        return (h(log_std + e, mu) - h(log_std - e, mu)) / (2 * e)
+
+    assert slope(limited_ent, -3.0) == pytest.approx(1.0, abs=1e-3)
+    assert slope(limited_ent, 0.0) == pytest.approx(1.33, abs=0.01)
+    assert slope(limited_ent, 0.0, mu=1.0) == pytest.approx(0.70, abs=0.01)
+    assert slope(limited_ent, 1.0) < 0 and slope(limited_ent, 1.0, mu=1.0) < 0
+    assert slope(partial_entropy, 0.0) == pytest.approx(0.32, abs=0.01)
+    row = {s.key: s for s in AUTHORS}["entropy_bonus"]
+    assert "0.7-1.33" in row.wiring and "as coded" in row.wiring
