@@ -73,7 +73,8 @@ def welch_contrast(groups, weights, level: float = 0.95) -> tuple[float, tuple[f
     se = float(np.sqrt(v.sum()))
     if se == 0.0:
         return est, (est, est), float("nan")
-    df = v.sum() ** 2 / sum(vi ** 2 / (len(g) - 1) for vi, g in zip(v, groups))
+    u = v / v.max()  # df is scale-free; scaled, tiny variances do not underflow to 0 / 0
+    df = u.sum() ** 2 / sum(ui ** 2 / (len(g) - 1) for ui, g in zip(u, groups))
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
     p = float(2 * stats.t.sf(abs(est) / se, df))
     return est, (est - half, est + half), p
