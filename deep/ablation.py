@@ -16,16 +16,15 @@ experience. Reads ``config.json``, ``metrics.csv`` and ``evaluation.csv`` only (
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from deep.config import RunConfig
+from deep.config import RunConfig, find_deep_runs
 from deep.protocol import CELLS, cell_overrides
-from lab.rundir import find_runs, read_metrics
+from lab.rundir import config_hash, read_metrics
 from lab.stats import Comparison, compare, holm, welch_contrast
 
 __all__ = ["cell_of", "cell_changes", "seed_finals", "curves", "Row", "table", "markdown", "plot", "plot_curves"]
@@ -35,7 +34,7 @@ WINDOW = 10_000
 
 
 def _identity(cfg: RunConfig) -> str:
-    return json.dumps(cfg.identity(), sort_keys=True, default=str)
+    return config_hash(cfg.identity())  # the run directory's name: two configs with it are one run
 
 
 def cell_of(cfg: dict | RunConfig) -> str | None:
@@ -75,8 +74,7 @@ def _runs(roots, envs, methods):
     """``(env, cell, method, seed, steps, returns, path)`` of every ablation run under ``roots``."""
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     for root in map(Path, roots):
-        base = root / "deep" if (root / "deep").is_dir() else root
-        for cfg, path in find_runs(base):
+        for cfg, path in find_deep_runs(root):
             if cfg.get("method") not in methods or (envs is not None and cfg.get("env") not in envs):
                 continue
             cell = cell_of(cfg)

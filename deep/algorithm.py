@@ -61,6 +61,16 @@ def truncated_normal_init(net: torch.nn.Module, std: float) -> None:
                 torch.nn.init.zeros_(m.bias)
 
 
+def _numpy_forward(layers: list, obs) -> np.ndarray:
+    """The policy mean of one observation through :meth:`Trainer._numpy_policy`'s layers, in float32."""
+    x = np.asarray(obs, np.float32)
+    for Wt, b, act in layers:
+        x = x @ Wt + b
+        if act is not None:
+            x = act(x)
+    return x
+
+
 def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
     """Per key, the mean over ``rows`` of the values that are not NaN (NaN where all are); one row is itself."""
     out = {}
@@ -173,11 +183,7 @@ class Trainer:
             if self.obs is None:
                 self.obs, _ = self.env.reset(seed=int(self.rng.integers(2 ** 31)))
                 self.ep_step, self.ep_return = 0, 0.0
-            x = np.asarray(self.obs, np.float32)
-            for Wt, b, act in layers:
-                x = x @ Wt + b
-                if act is not None:
-                    x = act(x)
+            x = _numpy_forward(layers, self.obs)
             if eps is not None:
                 self.ou = ou_step(self.ou, self.cfg.ou_theta, self.cfg.ou_sigma, eps[i])
                 x = x + self.ou
@@ -220,11 +226,7 @@ class Trainer:
                 if obs is None:
                     obs, _ = env.reset(seed=int(rng.integers(2 ** 31)))
                     t, ret = 0, 0.0
-                x = np.asarray(obs, np.float32)
-                for Wt, b, act in layers:
-                    x = x @ Wt + b
-                    if act is not None:
-                        x = act(x)
+                x = _numpy_forward(layers, obs)
                 a = np.clip(x + std * rng.standard_normal(self.spec.act_dim), -1.0, 1.0)
                 obs, r, term, _, _ = env.step(a)
                 t += 1

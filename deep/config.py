@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lab.config import check_bool, check_choice, check_float, check_int, check_int_tuple
-from lab.rundir import RunDir
+from lab.rundir import RunDir, find_runs
 from lab.rundir import run_dir as lab_run_dir
 
 __all__ = ["TABLE1", "ENV_NAMES", "SLBO_ENV_NAMES", "METHOD_NAMES", "VALUE_AWARE_METHODS", "REWARD_OF_NEXT_STATE",
            "reward_term_applies", "RunConfig",
-           "make_config", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS", "EXPERIMENT", "PROTOCOL_NAMES", "run_dir",
+           "make_config", "find_deep_runs", "HASH_EXCLUDE", "LEGACY_FIELDS", "OPTIONAL_FIELDS", "EXPERIMENT", "PROTOCOL_NAMES", "run_dir",
            "run_path"]
 
 EXPERIMENT = "deep"
@@ -302,3 +302,10 @@ def run_dir(root: str | Path, cfg: RunConfig) -> RunDir:
 def run_path(root: str | Path, cfg: RunConfig) -> Path:
     """The path of :func:`run_dir`."""
     return run_dir(root, cfg).path
+
+
+def find_deep_runs(root: str | Path) -> list[tuple[dict, Path]]:
+    """``(config, run directory)`` of every deep run under ``root``: a run root holding ``deep/``, or that
+    ``deep/`` folder (or any folder of runs) itself."""
+    root = Path(root)
+    return find_runs(root / EXPERIMENT if (root / EXPERIMENT).is_dir() else root)

@@ -11,9 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, reward_term_applies
+from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, find_deep_runs, reward_term_applies
 from lab.plot import color, label, plot_learning_curves, pyplot, save_figure
-from lab.rundir import find_runs, read_metrics
+from lab.rundir import read_metrics
 
 __all__ = ["run_label", "collect_curves", "seed_finals", "final_returns", "plot_runs", "alpha_table", "format_alpha_table",
            "plot_alpha_sweep"]
@@ -67,8 +67,7 @@ def collect_curves(run_root: str | Path | Sequence[str | Path], key: str = "retu
     roots = [run_root] if isinstance(run_root, (str, Path)) else list(run_root)
     runs = []
     for root in map(Path, roots):
-        base = root / "deep" if (root / "deep").is_dir() else root
-        runs += [(cfg, path) for cfg, path in find_runs(base)
+        runs += [(cfg, path) for cfg, path in find_deep_runs(root)
                  if (path / "metrics.csv").exists() and "env" in cfg and "method" in cfg
                  and (envs is None or cfg["env"] in envs)]
     alphas: dict[tuple, set] = {}
@@ -146,10 +145,8 @@ def alpha_table(run_root: str | Path, window: int = 5) -> list[dict]:
     ``window`` logged iterations at the budget every run of that (env, method) reached; mean ± s.e.m. over
     seeds; ``selected`` marks the alpha with the highest mean (the rule stated in advance) where more than one
     alpha was run."""
-    root = Path(run_root)
-    base = root / "deep" if (root / "deep").is_dir() else root
     groups: dict[tuple, dict[float, list]] = {}
-    for cfg, path in find_runs(base):
+    for cfg, path in find_deep_runs(run_root):
         if not (path / "metrics.csv").exists():
             continue
         m = read_metrics(path)

@@ -18,7 +18,6 @@ end the stage in one line naming them, and rerunning resumes them from their che
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 
 from deep.config import RunConfig, run_dir
 from lab.pool import Interrupted
+from lab.rundir import config_hash
 
 __all__ = ["ALPHA_GRIDS", "plan", "check_address", "check_auth", "auth_hint", "token_source", "run_plan",
            "failed_trials_message", "wait_for_root", "TrialsFailed", "CLUSTER_DOC", "RAY_MISSING"]
@@ -92,7 +92,7 @@ def plan(envs: Sequence[str], methods: Sequence[str], seeds: int, stages: Sequen
                         for a in grid:
                             cfg = RunConfig(env=env, method=method, seed=seed, steps=steps, alpha=a,
                                             **{**overrides, **fields})
-                            key = (json.dumps(cfg.identity(), sort_keys=True, default=str), seed, steps)
+                            key = (config_hash(cfg.identity()), seed, steps)  # its run directory
                             if key not in seen:
                                 seen.add(key)
                                 cfgs.append(cfg)

@@ -17,15 +17,13 @@ Usage: ``python figures/probe_models.py --root results/mujoco [--envs halfcheeta
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
 from deep.algorithm import Trainer
-from deep.config import ENV_NAMES, RunConfig
+from deep.config import ENV_NAMES, RunConfig, find_deep_runs
 from deep.objectives import model_loss
 from deep.plot import curve_order, run_label
-from lab.rundir import find_runs
 
 
 def grad_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> float:
@@ -73,12 +71,10 @@ def main(argv=None) -> None:
     if args.n < 1:
         p.error(f"--n must be >= 1; got {args.n}")
     torch.set_num_threads(1)
-    root = Path(args.root)
-    base = root / "deep" if (root / "deep").is_dir() else root
-    runs = [(cfg, path) for cfg, path in find_runs(base) if (path / "checkpoint").exists() and "env" in cfg
+    runs = [(cfg, path) for cfg, path in find_deep_runs(args.root) if (path / "checkpoint").exists() and "env" in cfg
             and (args.envs is None or cfg["env"] in args.envs)]
     if not runs:
-        p.exit(2, f"probe_models.py: error: no run with a checkpoint under {base}\n")
+        p.exit(2, f"probe_models.py: error: no run with a checkpoint under {args.root}\n")
     runs.sort(key=lambda r: (ENV_NAMES.index(r[0]["env"]), curve_order(run_label(r[0])), r[0]["seed"]))
     print("| env | method | seed | α | steps | at init: |∇ α·L|, |∇ wd| | at the end: |∇ α·L|, |∇ wd| | Σθ² "
           "| action effect | |a| |")

@@ -37,12 +37,12 @@ class Args:
 
 
 def run(o: Args) -> int:
-    from lab.rundir import find_runs
+    from deep.config import find_deep_runs
 
     root = Path(o.root)
     if not root.is_dir():
         raise ValueError(f"run root {root} does not exist")
-    runs = [(cfg, path) for cfg, path in find_runs(root / "deep" if (root / "deep").is_dir() else root)
+    runs = [(cfg, path) for cfg, path in find_deep_runs(root)
             if "env" in cfg and "method" in cfg and (path / "checkpoint").is_file()]
     if not runs:
         raise ValueError(f"no deep run with a checkpoint under {root}")
