@@ -24,6 +24,7 @@ import numpy as np
 
 from deep.config import RunConfig, find_deep_runs
 from deep.protocol import CELLS, cell_overrides
+from deep.runner import recorded_evaluation
 from lab.rundir import config_hash, read_metrics
 from lab.stats import Comparison, compare, holm, welch_contrast
 
@@ -85,17 +86,6 @@ def _runs(roots, envs, methods):
             yield cfg["env"], cell, cfg["method"], int(cfg["seed"]), x, y, path
 
 
-def _evaluation(path: Path, step: float) -> float | None:
-    """The evaluation return recorded at ``step`` (``modeladv evaluate``: 4 envs x 2500 steps), or None."""
-    from deep.runner import EVALUATION
-
-    if not (path / EVALUATION).exists():
-        return None
-    m = read_metrics(path / EVALUATION)
-    hit = (m["step"] == step) & (m["n_envs"] == 4) & (m["steps_per_env"] == 2500)
-    return float(m["eval_return"][hit][-1]) if hit.any() else None
-
-
 def seed_finals(roots: str | Path | Sequence[str | Path], step: float, envs: Sequence[str] | None = None,
                 methods: Sequence[str] = ("mle", "ma_l1"), window: float = WINDOW, measure: str = "return"
                 ) -> tuple[dict[tuple[str, str, str], dict[int, float]], list[str]]:
@@ -116,7 +106,7 @@ def seed_finals(roots: str | Path | Sequence[str | Path], step: float, envs: Seq
             short.append(f"{env} {cell} {method} seed {seed}: {int(x[-1]) if len(x) else 0} of "
                          f"{int(step)} steps ({path})")
             continue
-        value = _final(x, y, step, window) if measure == "return" else _evaluation(path, step)
+        value = _final(x, y, step, window) if measure == "return" else recorded_evaluation(path, step)
         if value is None:
             short.append(f"{env} {cell} {method} seed {seed}: no evaluation at {int(step)} steps ({path})")
             continue

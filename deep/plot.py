@@ -15,7 +15,7 @@ from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, find_deep_ru
 from lab.plot import color, label, plot_learning_curves, pyplot, save_figure
 from lab.rundir import read_metrics
 
-__all__ = ["run_label", "collect_curves", "seed_finals", "final_returns", "plot_runs", "alpha_table", "format_alpha_table",
+__all__ = ["run_label", "collect_curves", "seed_finals", "eval_finals", "final_returns", "summary", "plot_runs", "alpha_table", "format_alpha_table",
            "plot_alpha_sweep"]
 
 ENV_ORDER = ENV_NAMES
@@ -64,6 +64,21 @@ def collect_curves(run_root: str | Path | Sequence[str | Path], key: str = "retu
     ``run_root`` may be the directory holding ``deep/`` or the ``deep`` directory itself, or a list of them
     (an ablation kept under its own root drawn beside the main runs). Runs with no finite value yet are skipped.
     """
+    curves: dict[str, dict[str, list]] = {}
+    for cfg, path, name in _labelled_runs(run_root, envs):
+        m = read_metrics(path)
+        if "step" not in m or key not in m:
+            continue
+        x, y = m["step"], m[key]
+        ok = np.isfinite(y)
+        if ok.sum() == 0:
+            continue
+        curves.setdefault(cfg["env"], {}).setdefault(name, []).append((x[ok], y[ok]))
+    return curves
+
+
+def _labelled_runs(run_root, envs):
+    """``(cfg, path, curve label)`` of every deep run with metrics under ``run_root`` (of ``envs`` only)."""
     roots = [run_root] if isinstance(run_root, (str, Path)) else list(run_root)
     runs = []
     for root in map(Path, roots):
@@ -73,18 +88,26 @@ def collect_curves(run_root: str | Path | Sequence[str | Path], key: str = "retu
     alphas: dict[tuple, set] = {}
     for cfg, _ in runs:  # alpha goes into a label only where runs of one curve would otherwise differ in it
         alphas.setdefault((cfg["env"], run_label(cfg)), set()).add(cfg.get("alpha"))
-    curves: dict[str, dict[str, list]] = {}
-    for cfg, path in runs:
-        m = read_metrics(path)
-        if "step" not in m or key not in m:
-            continue
-        x, y = m["step"], m[key]
-        ok = np.isfinite(y)
-        if ok.sum() == 0:
-            continue
-        name = run_label(cfg, show_alpha=len(alphas[(cfg["env"], run_label(cfg))]) > 1)
-        curves.setdefault(cfg["env"], {}).setdefault(name, []).append((x[ok], y[ok]))
-    return curves
+    return [(cfg, path, run_label(cfg, show_alpha=len(alphas[(cfg["env"], run_label(cfg))]) > 1))
+            for cfg, path in runs]
+
+
+def eval_finals(run_root: str | Path | Sequence[str | Path], step: float, envs: Sequence[str] | None = None
+                ) -> tuple[dict, list[str]]:
+    """``({(env, label): (finals (n_seeds,), step)}, missing)``: the evaluation each run recorded at ``step``
+    (``modeladv evaluate``, the authors' measure: 4 environments x 2500 steps, no exploration noise), in the
+    form of :func:`seed_finals`, and a line per run that has none there (left out, never extrapolated)."""
+    from deep.runner import recorded_evaluation
+
+    found: dict[tuple[str, str], list[float]] = {}
+    missing = []
+    for cfg, path, name in _labelled_runs(run_root, envs):
+        value = recorded_evaluation(path, step)
+        if value is None:
+            missing.append(f"{cfg['env']} {name} seed {cfg.get('seed')}: no evaluation at {int(step)} steps ({path})")
+        else:
+            found.setdefault((cfg["env"], name), []).append(value)
+    return {k: (np.array(v), float(step)) for k, v in found.items()}, missing
 
 
 def seed_finals(curves, at_step: float | None = None, window: int = 5) -> dict:
@@ -101,8 +124,13 @@ def seed_finals(curves, at_step: float | None = None, window: int = 5) -> dict:
 
 def final_returns(curves, at_step: float | None = None, window: int = 5):
     """``{(env, method): (mean, sem, n_seeds, step)}`` of :func:`seed_finals`."""
+    return summary(seed_finals(curves, at_step, window))
+
+
+def summary(finals: dict) -> dict:
+    """``{(env, method): (mean, sem, n_seeds, step)}`` of ``finals`` in the form of :func:`seed_finals`."""
     out = {}
-    for key, (f, step) in seed_finals(curves, at_step, window).items():
+    for key, (f, step) in finals.items():
         sem = f.std(ddof=1) / np.sqrt(len(f)) if len(f) > 1 else 0.0
         out[key] = (float(f.mean()), float(sem), len(f), step)
     return out

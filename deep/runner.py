@@ -15,7 +15,7 @@ EVALUATION = "evaluation.csv"
 EVAL_SEED = 1_000_000
 _EVAL_COLUMNS = ("step", "eval_return", "eval_episodes", "n_envs", "steps_per_env")
 
-__all__ = ["train", "run", "evaluate_run", "EVALUATION", "EVAL_SEED"]
+__all__ = ["train", "run", "evaluate_run", "recorded_evaluation", "EVALUATION", "EVAL_SEED"]
 
 
 def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
@@ -62,7 +62,7 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
     import torch
 
     from deep.algorithm import Trainer
-    from lab.rundir import atomic_write_bytes, read_metrics
+    from lab.rundir import LOGGED, atomic_write_bytes, read_metrics
 
     path = Path(path)
     if not (path / "checkpoint").is_file() or not (path / "config.json").is_file():
@@ -74,13 +74,22 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
         if set(_EVAL_COLUMNS) - set(m):
             raise ValueError(f"{path / EVALUATION} lacks columns {sorted(set(_EVAL_COLUMNS) - set(m))}")
         rows = [dict(zip(_EVAL_COLUMNS, vals)) for vals in zip(*(m[c] for c in _EVAL_COLUMNS))]
+    def recorded(step):
+        return next((r for r in rows if (r["step"], r["n_envs"], r["steps_per_env"]) == (step, n_envs, steps_per_env)),
+                    None)
+
+    try:  # the checkpoint's step without loading it (tens of MB at 200K real steps)
+        row = recorded(json.loads((path / LOGGED).read_text())["position"])
+    except (OSError, ValueError, KeyError, TypeError):
+        row = None
+    if row is not None:
+        return row
     torch.set_flush_denormal(True)
     try:
         trainer = Trainer(cfg)
         trainer.load(path / "checkpoint")
-        for row in rows:
-            if (row["step"], row["n_envs"], row["steps_per_env"]) == (trainer.step, n_envs, steps_per_env):
-                return row
+        if (row := recorded(trainer.step)) is not None:
+            return row
         mean, episodes = trainer.evaluate(n_envs, steps_per_env, seed=EVAL_SEED + cfg.seed)
     finally:
         torch.set_flush_denormal(False)
@@ -92,3 +101,16 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
         for r in rows)
     atomic_write_bytes(path / EVALUATION, text.encode())
     return row
+
+
+def recorded_evaluation(path: str | Path, step: float, n_envs: int = 4, steps_per_env: int = 2500) -> float | None:
+    """The evaluation return :func:`evaluate_run` recorded in the run directory ``path`` at ``step`` with these
+    sizes, or None when there is none (no file reads torch)."""
+    from lab.rundir import read_metrics
+
+    path = Path(path) / EVALUATION
+    if not path.exists():
+        return None
+    m = read_metrics(path)
+    hit = (m["step"] == step) & (m["n_envs"] == n_envs) & (m["steps_per_env"] == steps_per_env)
+    return float(m["eval_return"][hit][-1]) if hit.any() else None

@@ -1,20 +1,25 @@
 """Figure 2 (a row of it) or Figure 3 from the committed logs of deep runs (default: results/deep/).
 
-Reads only ``config.json`` + ``metrics.csv`` files; draws return vs real steps, mean ± s.e.m. over seeds, and
-prints a markdown table of final returns (mean ± s.e.m. of each seed's last 5 logged iterations at the
-largest step every seed of that (env, method) reached), stating seeds and step budgets as measured.
+Reads only ``config.json``, ``metrics.csv`` and ``evaluation.csv`` files; draws return vs real steps, mean ± s.e.m.
+over seeds, and prints a markdown table of final returns, stating seeds and step budgets as measured: with
+``--measure return`` (default) mean ± s.e.m. of each seed's last 5 logged iterations (the training episodes, with
+the run's exploration noise) at the largest step every seed of that (env, method) reached; with ``--measure eval``
+the evaluation each run recorded at ``--at-step`` (``modeladv evaluate``: the authors' measure, no noise).
 
-Usage: ``python figures/make_fig2.py [--root results/deep] [--figure figures/fig2_classic.png] [--envs E ...]``
+Usage: ``python figures/make_fig2.py [--root results/deep] [--figure figures/fig2_classic.png] [--envs E ...]
+[--measure eval --at-step 200000]``
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from deep.plot import ENV_ORDER, collect_curves, curve_name, curve_order, final_returns, plot_runs, seed_finals
+from deep.plot import (ENV_ORDER, collect_curves, curve_name, curve_order, eval_finals, plot_runs, seed_finals,
+                       summary)
 from lab.plot import label
 from lab.stats import compare, with_holm
 
@@ -26,15 +31,15 @@ CLAIMS = (("MA-L1 beats MA-VAML", "ma_l1", "ma_vaml"), ("VPS helps MA-L1", "ma_l
 HERE = Path(__file__).resolve().parent
 
 
-def table(curves, fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None) -> str:
-    """Markdown table env x method (curve label) of the final value of ``curves`` (:func:`collect_curves` of one
-    metric; mean ± s.e.m. over seeds), at the largest step every seed reached or at ``at_step``."""
-    fin = final_returns(curves, at_step=at_step)
-    labels = {m for by_m in curves.values() for m in by_m}
+def table(finals, fmt: str = "{:.0f} ± {:.0f}") -> str:
+    """Markdown table env x method (curve label) of ``finals`` (:func:`seed_finals` or :func:`eval_finals`;
+    mean ± s.e.m. over seeds, the seed count and the step)."""
+    fin = summary(finals)
+    labels = {m for _, m in finals}
     cols = sorted(labels, key=curve_order)
     names = [curve_name(m) for m in cols]
     lines = ["| env | " + " | ".join(names) + " |", "|---" * (len(cols) + 1) + "|"]
-    for env in [e for e in ENV_ORDER if e in curves]:
+    for env in [e for e in ENV_ORDER if any(k[0] == e for k in finals)]:
         cells = []
         for m in cols:
             if (env, m) in fin:
@@ -46,11 +51,11 @@ def table(curves, fmt: str = "{:.0f} ± {:.0f}", at_step: float | None = None) -
     return "\n".join(lines)
 
 
-def claims(curves, at_step: float | None = None) -> str:
-    """Markdown table: per paper claim and env, the difference of final returns (a - b; ``curves`` of the return)
-    over seeds with its 95% interval (Welch's t with 5 seeds or fewer), the two-sided Welch p-value, and that
-    p after Holm's correction over every test in the table, on which the verdict rests."""
-    fin = seed_finals(curves, at_step=at_step)
+def claims(fin) -> str:
+    """Markdown table: per paper claim and env, the difference of final returns (a - b; ``fin`` as
+    :func:`seed_finals` of the return or :func:`eval_finals`) over seeds with its 95% interval (Welch's t with 5
+    seeds or fewer), the two-sided Welch p-value, and that p after Holm's correction over every test in the table,
+    on which the verdict rests."""
     shown = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
     rows = [(text, env, a, compare(fin[(env, a)][0], fin[(env, b)][0]))
             for text, a, b in CLAIMS for env in shown if (env, a) in fin and (env, b) in fin]
@@ -81,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure", default=str(HERE / "fig2_classic.png"), help="figure path")
     p.add_argument("--at-step", type=float, default=None, help="tables at this step (default: the last common)")
     p.add_argument("--envs", nargs="+", default=None, help="these environments only (default: all logged)")
+    p.add_argument("--measure", choices=("return", "eval"), default="return",
+                   help="final returns: the training episodes' (return) or the recorded evaluation at --at-step (eval)")
     args = p.parse_args(argv)
+    if args.measure == "eval" and args.at_step is None:
+        p.error("--measure eval needs --at-step (the step of the evaluations to compare)")
     curves = collect_curves(args.root, envs=args.envs)
     n_seeds = sorted({len(r) for by_m in curves.values() for r in by_m.values()})
     budget = sorted({int(max(x[-1] for x, _ in r)) for by_m in curves.values() for r in by_m.values()})
@@ -92,11 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"{'MuJoCo' if mujoco else 'Classic control'} (ours): seeds per curve {n_seeds}, real steps reached "
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
     print(plot_runs(args.root, args.figure, title=title, envs=args.envs))
-    print(table(curves, at_step=args.at_step))
+    if args.measure == "eval":
+        fin, missing = eval_finals(args.root, args.at_step, envs=args.envs)
+        for line in missing:
+            print(f"left out: {line}", file=sys.stderr)
+        print(f"\nEvaluation at {args.at_step / 1000:g}K real steps (4 environments x 2500 steps, no exploration noise):\n")
+    else:
+        fin = seed_finals(curves, at_step=args.at_step)
+        print("\nTraining return (each seed's last 5 logged iterations):\n")
+    print(table(fin))
     print("\nThe paper's claims (a - b over seeds; Welch interval and test, Holm over the table):\n")
-    print(claims(curves, at_step=args.at_step))
+    print(claims(fin))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
-    print(table(collect_curves(args.root, "one_step_error", args.envs), "{:.2g} ± {:.1g}", at_step=args.at_step))
+    print(table(seed_finals(collect_curves(args.root, "one_step_error", args.envs), at_step=args.at_step),
+                "{:.2g} ± {:.1g}"))
     print("\nWall time logged by the runs (one torch thread each, two runs sharing two cores):\n")
     print(speed_table(collect_curves(args.root, "wall_s", args.envs)))
     return 0

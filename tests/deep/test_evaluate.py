@@ -61,3 +61,22 @@ def test_the_command(tmp_path, capsys):
     (path / "checkpoint").unlink()
     assert main(["evaluate", "--root", str(tmp_path)]) == 2
     assert "no deep run with a checkpoint" in capsys.readouterr().err
+
+
+def test_a_recorded_step_is_not_loaded_again_and_a_new_checkpoint_is(tmp_path, monkeypatch):
+    """The checkpoint's step is read from checkpoint.rows: a step already evaluated returns its row without
+    loading the checkpoint; after the run is extended, the new step is evaluated (a second row)."""
+    cfg = make_config("pendulum", "mle", steps=150, **TINY)
+    path = run(cfg, root=tmp_path)
+    row = evaluate_run(path, n_envs=1, steps_per_env=200)
+    real_load = Trainer.load
+
+    def no_load(self, p):
+        raise AssertionError("the checkpoint was loaded")
+
+    monkeypatch.setattr(Trainer, "load", no_load)
+    assert evaluate_run(path, n_envs=1, steps_per_env=200) == pytest.approx(row)
+    monkeypatch.setattr(Trainer, "load", real_load)
+    assert run(cfg.__class__(**{**cfg.to_dict(), "steps": 300}), root=tmp_path) == path
+    assert evaluate_run(path, n_envs=1, steps_per_env=200)["step"] == 300
+    assert [line.split(",")[0] for line in (path / EVALUATION).read_text().splitlines()[1:]] == ["150", "300"]

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +74,38 @@ def test_make_fig2_draws_and_tabulates_the_claims(tmp_path, capsys):
     assert [c.split(" | ")[0] for c in claims] == ["| MA-L1 comparable to SLBO (the paper's baseline)",
                                                  "| MA-L1 comparable to MLE"]
     assert all("n = 2 vs 2" in c for c in claims)
+
+
+def test_make_fig2_compares_the_recorded_evaluations(tmp_path, capsys):
+    """--measure eval reads evaluation.csv at --at-step: the table's means and the claim's difference and Welch
+    interval are those of the hand-written evaluations; a run without one is named and left out."""
+    from scipy import stats
+
+    from deep.runner import EVALUATION
+
+    make_fig2 = load_script("make_fig2")
+    values = {("mle", 0): 100.0, ("mle", 1): 140.0, ("mle", 2): 120.0, ("ma_l1", 0): 50.0, ("ma_l1", 1): 70.0}
+    for (method, seed) in [*values, ("ma_l1", 2)]:
+        path = train_run(make_config("pendulum", method, seed=seed, steps=300, **TINY), root=tmp_path, progress=False)
+        if (method, seed) in values:  # a row at another step and one with other sizes must not be read
+            (path / EVALUATION).write_text("step,eval_return,eval_episodes,n_envs,steps_per_env\n"
+                                           f"200,-1.0,1,4,2500\n300,{values[method, seed]!r},1,4,2500\n"
+                                           "300,-5.0,1,1,100\n")
+    assert make_fig2.main(["--root", str(tmp_path), "--figure", str(tmp_path / "f.png"), "--measure", "eval",
+                           "--at-step", "300"]) == 0
+    captured = capsys.readouterr()
+    assert "pendulum ma_l1 seed 2: no evaluation at 300 steps" in captured.err
+    mle, ma = np.array([100.0, 140.0, 120.0]), np.array([50.0, 70.0])
+    row = next(line for line in captured.out.splitlines() if line.startswith("| pendulum | "))
+    assert "120 ± 12 (n=3, 0.3K)" in row and "60 ± 10 (n=2, 0.3K)" in row  # sem: std(ddof=1)/sqrt(n)
+    claim = next(line for line in captured.out.splitlines() if line.startswith("| MA-L1 comparable to MLE"))
+    se = np.sqrt(mle.var(ddof=1) / 3 + ma.var(ddof=1) / 2)
+    df = se ** 4 / ((mle.var(ddof=1) / 3) ** 2 / 2 + (ma.var(ddof=1) / 2) ** 2 / 1)
+    lo, hi = -60.0 - stats.t.ppf(0.975, df) * se, -60.0 + stats.t.ppf(0.975, df) * se
+    diff, ci_lo, ci_hi = map(float, re.search(r"\| (-?[\d.]+) \[95% welch CI (-?[\d.]+), (-?[\d.]+)\]", claim).groups())
+    # the table prints one decimal: compare within half of it
+    assert diff == pytest.approx(-60.0, abs=0.05) and ci_lo == pytest.approx(lo, abs=0.05)
+    assert ci_hi == pytest.approx(hi, abs=0.05) and "n = 2 vs 3" in claim
+    with pytest.raises(SystemExit) as e:
+        make_fig2.main(["--root", str(tmp_path), "--measure", "eval"])
+    assert e.value.code == 2
