@@ -67,6 +67,21 @@ def claims(fin) -> str:
     return "\n".join(lines)
 
 
+def plot_finals(fin, out, ylabel: str):
+    """One panel per env of ``fin`` (:func:`seed_finals` or :func:`eval_finals`): each method's seeds and mean ±
+    s.e.m. (:func:`lab.plot.plot_seed_finals`)."""
+    from lab.plot import color, plot_seed_finals, pyplot, save_figure
+
+    envs = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
+    fig, axes = pyplot().subplots(1, len(envs), figsize=(4.2 * len(envs), 3.8), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        keys = sorted((m for e, m in fin if e == env), key=curve_order)
+        plot_seed_finals(ax, {curve_name(m): fin[(env, m)][0] for m in keys}, ylabel=ylabel,
+                         title=f"{env} at {max(fin[(env, m)][1] for m in keys) / 1000:g}K real steps",
+                         colors={curve_name(m): color(m.partition("+")[0]) for m in keys})
+    return save_figure(fig, out)
+
+
 def speed_table(curves) -> str:
     """Markdown table env x method of the logged wall time (``curves`` of the runs' own ``wall_s``, summed over
     resumes) per 10K real steps, mean over seeds, and the minutes that makes per 200K."""
@@ -86,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--figure", default=str(HERE / "fig2_classic.png"), help="figure path")
     p.add_argument("--at-step", type=float, default=None, help="tables at this step (default: the last common)")
     p.add_argument("--envs", nargs="+", default=None, help="these environments only (default: all logged)")
+    p.add_argument("--finals-figure", default=None,
+                   help="also draw the final returns of the table (seeds as dots, mean ± s.e.m.) to this path")
     p.add_argument("--measure", choices=("return", "eval"), default="return",
                    help="final returns: the training episodes' (return) or the recorded evaluation at --at-step (eval)")
     args = p.parse_args(argv)
@@ -110,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         fin = seed_finals(curves, at_step=args.at_step)
         print("\nTraining return (each seed's last 5 logged iterations):\n")
     print(table(fin))
+    if args.finals_figure:
+        print(plot_finals(fin, args.finals_figure, "evaluation return (no exploration noise)"
+                          if args.measure == "eval" else "training return (last 5 iterations)"))
     print("\nThe paper's claims (a - b over seeds; Welch interval and test, Holm over the table):\n")
     print(claims(fin))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")

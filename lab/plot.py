@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = ["METHOD_LABELS", "METHOD_COLORS", "label", "color", "mean_sem_on_grid", "plot_learning_curves",
-           "plot_grid_heatmap", "pyplot", "save_figure"]
+           "plot_seed_finals", "plot_grid_heatmap", "pyplot", "save_figure"]
 
 #: Every objective's name (the same in tabular, deep and on the command line) -> the paper's legend name.
 #: ``ma_l1`` is Eq. 10, the paper's "MA Upper Bound L1" of Figure 1 and "MA-L1" of Figures 2-3.
@@ -108,6 +108,26 @@ def plot_learning_curves(ax, curves: Mapping[str, Sequence[tuple[np.ndarray, np.
     from matplotlib.ticker import EngFormatter
 
     ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200000 -> 200k: long step counts do not overlap
+
+
+def plot_seed_finals(ax, finals: Mapping[str, Sequence[float]], ylabel: str = "final return",
+                     title: str | None = None, colors: Mapping[str, str] | None = None) -> None:
+    """One column per label: each seed's value as a dot, the mean ± s.e.m. over seeds as a bar (none for one
+    seed), the seed count under the label: ``finals[label] = [value per seed]``."""
+    names = [k for k, v in finals.items() if len(v)]
+    for x, name in enumerate(names):
+        v = np.asarray(finals[name], float)
+        c = None if colors is None else colors.get(name)
+        sem = v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+        bar = ax.errorbar([x], [v.mean()], yerr=[sem], fmt="_", markersize=18, capsize=4, color=c)
+        ax.scatter(x + (np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)), v, s=14, alpha=0.6,
+                   color=bar.lines[0].get_color())
+    ax.set_xticks(range(len(names)), [f"{n}\n(n={len(finals[n])})" for n in names])
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
 
 
 def plot_grid_heatmap(ax, values, width: int | None = None, title: str | None = None, cmap: str = "viridis",

@@ -92,7 +92,8 @@ def test_make_fig2_compares_the_recorded_evaluations(tmp_path, capsys):
                                            f"200,-1.0,1,4,2500\n300,{values[method, seed]!r},1,4,2500\n"
                                            "300,-5.0,1,1,100\n")
     assert make_fig2.main(["--root", str(tmp_path), "--figure", str(tmp_path / "f.png"), "--measure", "eval",
-                           "--at-step", "300"]) == 0
+                           "--at-step", "300", "--finals-figure", str(tmp_path / "finals.png")]) == 0
+    assert (tmp_path / "finals.png").stat().st_size > 0
     captured = capsys.readouterr()
     assert "pendulum ma_l1 seed 2: no evaluation at 300 steps" in captured.err
     mle, ma = np.array([100.0, 140.0, 120.0]), np.array([50.0, 70.0])

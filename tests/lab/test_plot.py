@@ -144,3 +144,23 @@ def test_a_curve_ends_with_its_shortest_seed_and_the_longer_seeds_go_on_dashed()
     assert dashed.get_xdata().min() >= 100.0 and dashed.get_xdata().max() == 300.0
     assert np.isclose(dashed.get_ydata()[-1], 3 * 300.0)  # the mean of the two longer seeds only
     plt.close(fig)
+
+
+def test_plot_seed_finals_draws_every_seed_and_the_mean_with_its_sem():
+    from lab.plot import plot_seed_finals, pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots()
+    plot_seed_finals(ax, {"MLE": [1.0, 3.0, 5.0], "MA-L1": [2.0], "none": []})
+    from matplotlib.collections import PathCollection
+
+    dots = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    assert sorted(np.concatenate([d[:, 1] for d in dots]).tolist()) == [1.0, 2.0, 3.0, 5.0]
+    means = sorted(float(c.lines[0].get_ydata()[0]) for c in ax.containers)
+    assert means == [2.0, 3.0]
+    # the bar of MLE spans mean ± std(ddof=1)/sqrt(3) = 3 ± 2/sqrt(3); MA-L1 (one seed) has none
+    segs = [s for c in ax.collections if hasattr(c, "get_segments") for s in c.get_segments() if len(s) == 2]
+    spans = sorted((float(s[0][1]), float(s[1][1])) for s in segs if s[0][1] != s[1][1])
+    assert len(spans) == 1 and np.allclose(spans[0], (3 - 2 / np.sqrt(3), 3 + 2 / np.sqrt(3)))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["MLE\n(n=3)", "MA-L1\n(n=1)"]
+    plt.close(fig)
