@@ -500,10 +500,17 @@ def train_run(cfg: RunConfig, root: str | Path = "runs", progress: bool = True,
 
     # tiny alphas (Table 1: to 1e-11) drive model weights and Adam state subnormal: 10x slower without
     # flush-to-zero, which is process-wide, so it is restored afterwards (hypothesis, for one, breaks under it)
+    def evaluate(trainer: Trainer, run: RunDir) -> None:
+        if trainer.step and (trainer.iteration % cfg.evaluate_every == 0 or trainer.step >= cfg.steps):
+            from deep.runner import record_evaluation
+
+            record_evaluation(run.path, trainer)
+
     torch.set_flush_denormal(True)
     try:
         execute(rd, cfg, lambda: Trainer(cfg), cfg.steps, identity=_identity, checkpoint_every=cfg.checkpoint_every,
-                max_iterations=max_iterations, keep_checkpoint=True, wait=wait, on_row=on_row)
+                max_iterations=max_iterations, keep_checkpoint=True, wait=wait, on_row=on_row,
+                after_iteration=evaluate if cfg.evaluate_every else None)
     finally:
         torch.set_flush_denormal(False)
         if bar is not None:

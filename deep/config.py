@@ -72,7 +72,8 @@ TABLE1.update({(f"{env}-slbo", method): v for (env, method), v in list(TABLE1.it
 
 #: fields left out of the run-directory hash: the seed (its own directory level), the step budget (a run
 #: can be extended by resuming with more steps), where it runs, and the protocol's name.
-HASH_EXCLUDE = ("seed", "steps", "device", "protocol")  # a protocol is the fields it sets, which are hashed
+HASH_EXCLUDE = ("seed", "steps", "device", "protocol",  # a protocol is the fields it sets, which are hashed
+                "evaluate_every")  # evaluating leaves the run's numbers as they are
 
 #: fields added after the first runs -> the value those runs used. A stored config without the field gets this
 #: value, and a run whose field holds it leaves the field out of its identity, so earlier run directories and
@@ -81,7 +82,7 @@ LEGACY_FIELDS: dict[str, Any] = {"value_norm": False, "value_norm_min_std": 1e-6
                                  "value_batch": 256, "reward_term": False, "ou_sigma": 0.0, "ou_theta": 0.15,
                                  "entropy_coef": 0.0, "entropy_steps": 500_000, "rounds": 1,
                                  "refresh_after": False, "model_init_std": 0.0, "value_max_grad_norm": 0.0,
-                                 "slbo_mean_over_h": False, "protocol": "ours"}
+                                 "slbo_mean_over_h": False, "protocol": "ours", "evaluate_every": 0}
 OPTIONAL_FIELDS = tuple(LEGACY_FIELDS)
 
 
@@ -195,6 +196,10 @@ class RunConfig:
     2000 model and 800 TRPO updates per 10K real steps, ...)."""
     checkpoint_every: int = 5
     """iterations between checkpoints (always one at the end)."""
+    evaluate_every: int = 0
+    """iterations between evaluations as the authors report returns (4 fresh environments x 2500 steps, the
+    stochastic policy without exploration noise; a row of evaluation.csv; always one at the end; the authors':
+    every iteration); 0: none. Not part of the run's identity: evaluating changes none of its numbers."""
     device: str = "auto"
     """torch device: auto (CUDA when present), cpu, cuda."""
 
@@ -215,6 +220,7 @@ class RunConfig:
         if self.lam is None:
             object.__setattr__(self, "lam", l0)
         check_int("seed", self.seed, 0)
+        check_int("evaluate_every", self.evaluate_every, 0)
         for name in ("steps", "n_real", "k_model", "value_refresh_every", "refresh_samples", "k_policy",
                      "policy_samples", "rollout_envs", "model_batch", "horizon", "value_epochs", "value_batch",
                      "cg_iters", "checkpoint_every", "rounds", "entropy_steps"):

@@ -183,10 +183,7 @@ AUTHORS: tuple[Setting, ...] = (
     # ------------------------------------------------------------------ evaluation
     Setting("evaluation", "returns reported: at each stage's start, 4 fresh real envs x 2500 steps, the "
             "stochastic policy without OU noise, mean over finished episodes", (4, 10_000),
-            f"{_F}:62 rollout.n_test_samples; slbo/main.py:29-41,184,227-232",
-            ours="mean of the training episodes finished during collection",
-            ours_source="deep.algorithm.Trainer.iterate ('return')",
-            wiring="Trainer.iterate: an evaluation on 4 separate real envs for 10000 steps before collecting"),
+            f"{_F}:62 rollout.n_test_samples; slbo/main.py:29-41,184,227-232", {"evaluate_every": 1}),
 )
 
 

@@ -15,7 +15,7 @@ EVALUATION = "evaluation.csv"
 EVAL_SEED = 1_000_000
 _EVAL_COLUMNS = ("step", "eval_return", "eval_episodes", "n_envs", "steps_per_env")
 
-__all__ = ["train", "run", "evaluate_run", "recorded_evaluation", "EVALUATION", "EVAL_SEED"]
+__all__ = ["train", "run", "evaluate_run", "record_evaluation", "recorded_evaluation", "EVALUATION", "EVAL_SEED"]
 
 
 def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
@@ -62,24 +62,15 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
     import torch
 
     from deep.algorithm import Trainer
-    from lab.rundir import LOGGED, atomic_write_bytes, read_metrics
+    from lab.rundir import LOGGED
 
     path = Path(path)
     if not (path / "checkpoint").is_file() or not (path / "config.json").is_file():
         raise ValueError(f"{path} has no checkpoint to evaluate (checkpoints stay on the machine that ran it)")
     cfg = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-    rows = []
-    if (path / EVALUATION).exists():
-        m = read_metrics(path / EVALUATION)
-        if set(_EVAL_COLUMNS) - set(m):
-            raise ValueError(f"{path / EVALUATION} lacks columns {sorted(set(_EVAL_COLUMNS) - set(m))}")
-        rows = [dict(zip(_EVAL_COLUMNS, vals)) for vals in zip(*(m[c] for c in _EVAL_COLUMNS))]
-    def recorded(step):
-        return next((r for r in rows if (r["step"], r["n_envs"], r["steps_per_env"]) == (step, n_envs, steps_per_env)),
-                    None)
-
     try:  # the checkpoint's step without loading it (tens of MB at 200K real steps)
-        row = recorded(json.loads((path / LOGGED).read_text())["position"])
+        row = _find(_read_evaluations(path), json.loads((path / LOGGED).read_text())["position"], n_envs,
+                    steps_per_env)
     except (OSError, ValueError, KeyError, TypeError):
         row = None
     if row is not None:
@@ -88,19 +79,46 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
     try:
         trainer = Trainer(cfg)
         trainer.load(path / "checkpoint")
-        if (row := recorded(trainer.step)) is not None:
-            return row
-        mean, episodes = trainer.evaluate(n_envs, steps_per_env, seed=EVAL_SEED + cfg.seed)
+        return record_evaluation(path, trainer, n_envs, steps_per_env)
     finally:
         torch.set_flush_denormal(False)
+
+
+def record_evaluation(path: str | Path, trainer, n_envs: int = 4, steps_per_env: int = 2500) -> dict:
+    """Evaluate ``trainer``'s policy at its step (:meth:`~deep.algorithm.Trainer.evaluate`, seed ``EVAL_SEED`` +
+    the run's; its training state and random streams are left as they were) and add the row to
+    ``path/evaluation.csv`` (replaced atomically); a row already there for that step and these sizes is returned
+    as it is."""
+    from lab.rundir import atomic_write_bytes
+
+    path = Path(path)
+    rows = _read_evaluations(path)
+    if (row := _find(rows, trainer.step, n_envs, steps_per_env)) is not None:
+        return row
+    mean, episodes = trainer.evaluate(n_envs, steps_per_env, seed=EVAL_SEED + trainer.cfg.seed)
     row = dict(zip(_EVAL_COLUMNS, (trainer.step, mean, episodes, n_envs, steps_per_env)))
-    rows = sorted([r for r in rows if r["step"] != trainer.step or (r["n_envs"], r["steps_per_env"])
-                   != (n_envs, steps_per_env)] + [row], key=lambda r: (r["step"], r["n_envs"], r["steps_per_env"]))
+    rows = sorted(rows + [row], key=lambda r: (r["step"], r["n_envs"], r["steps_per_env"]))
     text = ",".join(_EVAL_COLUMNS) + "\n" + "".join(
         ",".join(repr(float(r[c])) if c == "eval_return" else str(int(r[c])) for c in _EVAL_COLUMNS) + "\n"
         for r in rows)
     atomic_write_bytes(path / EVALUATION, text.encode())
     return row
+
+
+def _read_evaluations(path: Path) -> list[dict]:
+    from lab.rundir import read_metrics
+
+    if not (path / EVALUATION).exists():
+        return []
+    m = read_metrics(path / EVALUATION)
+    if set(_EVAL_COLUMNS) - set(m):
+        raise ValueError(f"{path / EVALUATION} lacks columns {sorted(set(_EVAL_COLUMNS) - set(m))}")
+    return [dict(zip(_EVAL_COLUMNS, vals)) for vals in zip(*(m[c] for c in _EVAL_COLUMNS))]
+
+
+def _find(rows: list[dict], step, n_envs: int, steps_per_env: int) -> dict | None:
+    return next((r for r in rows if (r["step"], r["n_envs"], r["steps_per_env"]) == (step, n_envs, steps_per_env)),
+                None)
 
 
 def recorded_evaluation(path: str | Path, step: float, n_envs: int = 4, steps_per_env: int = 2500) -> float | None:

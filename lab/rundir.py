@@ -451,7 +451,8 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             identity: Callable[[dict], dict] | None = None, first_row: Callable[[Trainer], dict | None] | None = None,
             checkpoint_every: int = 1, max_iterations: int | None = None, keep_checkpoint: bool = True,
             finalize: Callable[[Trainer, RunDir], None] | None = None, wait: bool = False, locked: bool = False,
-            on_row: Callable[[dict], None] | None = None) -> RunDir:
+            on_row: Callable[[dict], None] | None = None,
+            after_iteration: Callable[[Trainer, RunDir], None] | None = None) -> RunDir:
     """Run (resume, or skip when finished) one run until its position reaches ``target``.
 
     Args:
@@ -468,6 +469,10 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
         wait: wait for another process's lock instead of failing.
         locked: the caller already holds the lock (a parent process that locked all its runs).
         on_row: called with each logged row (progress display).
+        after_iteration: called with the trainer after each iteration (its row logged, its checkpoint saved when
+            one is due) and once after a resume, so that a side record kept per iteration (e.g. an evaluation)
+            misses no iteration when a run is killed between its checkpoint and the record; it must not change
+            the trainer's state.
     """
     if not locked:
         run.acquire(wait)
@@ -487,6 +492,8 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
                           "from the start", RuntimeWarning, stacklevel=2)
         run.clear_done()
         metrics = run.open_metrics(trainer.position if resumed else None)
+        if resumed and after_iteration is not None:
+            after_iteration(trainer, run)
         if not resumed and first_row is not None:
             row = first_row(trainer)
             if row is not None:
@@ -501,6 +508,8 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             last = trainer.position >= target
             if last or n % checkpoint_every == 0 or (max_iterations is not None and n >= max_iterations):
                 run.save_checkpoint(trainer.dumps(), trainer.position, metrics.rows)
+            if after_iteration is not None:
+                after_iteration(trainer, run)
             if max_iterations is not None and n >= max_iterations and not last:
                 return run
         if finalize is not None:

@@ -80,3 +80,49 @@ def test_a_recorded_step_is_not_loaded_again_and_a_new_checkpoint_is(tmp_path, m
     assert run(cfg.__class__(**{**cfg.to_dict(), "steps": 300}), root=tmp_path) == path
     assert evaluate_run(path, n_envs=1, steps_per_env=200)["step"] == 300
     assert [line.split(",")[0] for line in (path / EVALUATION).read_text().splitlines()[1:]] == ["150", "300"]
+
+
+def _rows(path):
+    from lab.rundir import read_metrics
+
+    return read_metrics(path)
+
+
+def test_evaluating_every_iteration_records_each_step_and_changes_no_logged_number(tmp_path):
+    """evaluate_every=1: one evaluation row per iteration, at the logged steps; every metrics column but the wall
+    time equals the run without evaluations; the last row is what `modeladv evaluate` finds in that run's
+    final checkpoint (the same policy, the same evaluation seed)."""
+    cfg = make_config("pendulum", "ma_l1", steps=450, **TINY)
+    plain = run(cfg, root=tmp_path / "plain")
+    evaluated = run(make_config("pendulum", "ma_l1", steps=450, evaluate_every=1, **TINY), root=tmp_path / "eval")
+    assert plain.relative_to(tmp_path / "plain") == evaluated.relative_to(tmp_path / "eval")  # the same run
+    m0, m1 = _rows(plain / "metrics.csv"), _rows(evaluated / "metrics.csv")
+    for col in set(m0) - {"wall_s"}:
+        np.testing.assert_array_equal(m0[col], m1[col], err_msg=col)
+    ev = _rows(evaluated / EVALUATION)
+    np.testing.assert_array_equal(ev["step"], m1["step"])
+    assert (ev["n_envs"] == 4).all() and (ev["steps_per_env"] == 2500).all()
+    assert ev["eval_episodes"].tolist() == [4 * (2500 // 200)] * 3  # Pendulum-v1 episodes last 200 steps
+    assert evaluate_run(plain)["eval_return"] == ev["eval_return"][-1]
+    assert len((plain / EVALUATION).read_text().splitlines()) == 2  # plain: the header and evaluate_run's row
+
+
+def test_a_kill_between_checkpoint_and_evaluation_is_made_good_on_resume(tmp_path):
+    """Stopped after 2 of 3 iterations with its last evaluation row lost (a kill after the checkpoint): the
+    resumed run evaluates that step again and every row equals the uninterrupted run's."""
+    cfg = make_config("pendulum", "mle", steps=450, evaluate_every=1, **TINY)
+    whole = _rows(run(cfg, root=tmp_path / "whole") / EVALUATION)
+    path = run(cfg, root=tmp_path / "cut", stop_after=2)
+    lines = (path / EVALUATION).read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == ["150", "300"]
+    (path / EVALUATION).write_text("\n".join(lines[:-1]) + "\n")
+    cut = _rows(run(cfg, root=tmp_path / "cut") / EVALUATION)
+    for col in whole:
+        np.testing.assert_array_equal(whole[col], cut[col], err_msg=col)
+
+
+def test_evaluate_every_is_checked_and_every_second_iteration_and_the_last_are_evaluated(tmp_path):
+    with pytest.raises(ValueError, match="evaluate_every must be a non-negative integer"):
+        make_config("pendulum", "mle", evaluate_every=-1)
+    path = run(make_config("pendulum", "mle", steps=450, evaluate_every=2, **TINY), root=tmp_path)
+    assert _rows(path / EVALUATION)["step"].tolist() == [300, 450]

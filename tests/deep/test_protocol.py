@@ -109,7 +109,8 @@ def test_every_divergence_the_issue_names_is_a_field_and_the_rest_name_the_funct
     # each wired divergence is a RunConfig field whose authors' value differs from ours
     wired = {"ou_noise": ("ou_sigma",), "entropy_bonus": ("entropy_coef",), "n_iters": ("rounds",),
              "refresh_timing": ("refresh_after",), "value_grad_clip": ("value_max_grad_norm",),
-             "model_init": ("model_init_std",), "slbo_loss": ("slbo_mean_over_h",)}
+             "model_init": ("model_init_std",), "slbo_loss": ("slbo_mean_over_h",),
+             "evaluation": ("evaluate_every",)}
     defaults = ours_defaults()
     for key, fields in wired.items():
         row = next(s for s in AUTHORS if s.key == key)
@@ -133,6 +134,8 @@ def test_the_authors_protocol_by_name_sets_every_field_left_at_its_default():
     # the name is not part of a run's identity: the fields it sets are
     explicit = RunConfig(env="hopper-slbo", method="ma_l1", **over)
     assert explicit.identity() == cfg.identity() != RunConfig(env="hopper-slbo", method="ma_l1").identity()
+    # evaluating every iteration changes no number of the run: not part of its identity either
+    assert cfg.evaluate_every == 1 and "evaluate_every" not in cfg.identity()
     with pytest.raises(ValueError, match="protocol"):
         RunConfig(protocol="paper")
     with pytest.raises(ValueError, match="multiples of rounds"):
