@@ -498,14 +498,17 @@ def train_run(cfg: RunConfig, root: str | Path = "runs", progress: bool = True,
             bar.set_postfix(ret=f"{row['return']:.1f}", kl=f"{row['kl']:.4f}")
             bar.refresh()
 
-    # tiny alphas (Table 1: to 1e-11) drive model weights and Adam state subnormal: 10x slower without
-    # flush-to-zero, which is process-wide, so it is restored afterwards (hypothesis, for one, breaks under it)
     def evaluate(trainer: Trainer, run: RunDir) -> None:
-        if trainer.step and (trainer.iteration % cfg.evaluate_every == 0 or trainer.step >= cfg.steps):
-            from deep.runner import record_evaluation
+        """The authors' evaluation at the first state, every ``evaluate_every``-th iteration and the last, in
+        ``evaluation.csv``; rows past the trainer's step (of a trajectory a resume discarded) go first."""
+        from deep.runner import drop_evaluations_after, record_evaluation
 
+        drop_evaluations_after(run.path, trainer.step)
+        if trainer.iteration % cfg.evaluate_every == 0 or trainer.step >= cfg.steps:
             record_evaluation(run.path, trainer)
 
+    # tiny alphas (Table 1: to 1e-11) drive model weights and Adam state subnormal: 10x slower without
+    # flush-to-zero, which is process-wide, so it is restored afterwards (hypothesis, for one, breaks under it)
     torch.set_flush_denormal(True)
     try:
         execute(rd, cfg, lambda: Trainer(cfg), cfg.steps, identity=_identity, checkpoint_every=cfg.checkpoint_every,

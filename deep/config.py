@@ -199,7 +199,9 @@ class RunConfig:
     evaluate_every: int = 0
     """iterations between evaluations as the authors report returns (4 fresh environments x 2500 steps, the
     stochastic policy without exploration noise; a row of evaluation.csv; always one at the end; the authors':
-    every iteration); 0: none. Not part of the run's identity: evaluating changes none of its numbers."""
+    every iteration, the untrained policy at step 0 included); 0: none (under --protocol authors, 0 is the
+    default the protocol replaces: pass a large number instead). Not part of the run's identity: evaluating
+    changes none of its numbers."""
     device: str = "auto"
     """torch device: auto (CUDA when present), cpu, cuda."""
 

@@ -59,6 +59,7 @@ Reacher-v5). The physics is mujoco 4.0.0's, not rllab's MuJoCo 1.31, so trajecto
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -296,14 +297,16 @@ def _hopper_reward(s, a, s2):
     return s2[:, 15] + 1.0 - 0.005 * a.pow(2).sum(-1)
 
 
-#: bounds on |qpos, qvel| of Hopper's alive check: z and x only finite, pitch 0.2, the rest 100
-_HOPPER_BOUNDS = torch.tensor([float("inf"), float("inf"), 0.2] + [100.0] * 9, dtype=torch.float64)
+@functools.lru_cache(maxsize=None)
+def _hopper_bounds(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Bounds on |qpos, qvel| of Hopper's alive check: z and x only finite, pitch 0.2, the rest 100 (in ``dtype``,
+    as the scalars of a comparison are)."""
+    return torch.tensor([float("inf"), float("inf"), 0.2] + [100.0] * 9, dtype=dtype, device=device)
 
 
 def _hopper_done(s2):
     # one comparison also checks finiteness (NaN and inf fail |x| < bound); a model rollout calls this every step
-    bounds = _HOPPER_BOUNDS.to(device=s2.device, dtype=s2.dtype)
-    return ~((s2[:, :12].abs() < bounds).all(-1) & (s2[:, 0] > 0.7))
+    return ~((s2[:, :12].abs() < _hopper_bounds(s2.device, s2.dtype)).all(-1) & (s2[:, 0] > 0.7))
 
 
 def _ant_reward(s, a, s2):

@@ -15,8 +15,8 @@ from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, find_deep_ru
 from lab.plot import color, label, plot_learning_curves, pyplot, save_figure
 from lab.rundir import read_metrics
 
-__all__ = ["run_label", "collect_curves", "seed_finals", "eval_finals", "final_returns", "summary", "plot_runs", "alpha_table", "format_alpha_table",
-           "plot_alpha_sweep"]
+__all__ = ["run_label", "collect_curves", "seed_finals", "eval_finals", "final_returns", "summary", "plot_runs",
+           "alpha_table", "format_alpha_table", "plot_alpha_sweep"]
 
 ENV_ORDER = ENV_NAMES
 METHOD_ORDER = METHOD_NAMES

@@ -15,7 +15,7 @@ EVALUATION = "evaluation.csv"
 EVAL_SEED = 1_000_000
 _EVAL_COLUMNS = ("step", "eval_return", "eval_episodes", "n_envs", "steps_per_env")
 
-__all__ = ["train", "run", "evaluate_run", "record_evaluation", "recorded_evaluation", "EVALUATION", "EVAL_SEED"]
+__all__ = ["train", "run", "evaluate_run", "record_evaluation", "drop_evaluations_after", "recorded_evaluation", "EVALUATION", "EVAL_SEED"]
 
 
 def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
@@ -56,56 +56,79 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
     stochastic policy without exploration noise, seed ``EVAL_SEED`` + the run's) and record the row in
     ``path/evaluation.csv`` (``step`` is the checkpoint's). A row already there for that step and these sizes is
     returned as it is; the file is replaced atomically. ``ValueError`` naming the path when the run has no
-    checkpoint or its config does not load."""
+    checkpoint or its config does not load; :class:`lab.rundir.RunLocked` when a live process holds the run
+    (a run with ``evaluate_every`` writes the same file)."""
     import json
 
     import torch
 
     from deep.algorithm import Trainer
-    from lab.rundir import LOGGED
+    from lab.rundir import LOGGED, RunDir
 
     path = Path(path)
     if not (path / "checkpoint").is_file() or not (path / "config.json").is_file():
         raise ValueError(f"{path} has no checkpoint to evaluate (checkpoints stay on the machine that ran it)")
     cfg = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-    try:  # the checkpoint's step without loading it (tens of MB at 200K real steps)
-        row = _find(_read_evaluations(path), json.loads((path / LOGGED).read_text())["position"], n_envs,
-                    steps_per_env)
-    except (OSError, ValueError, KeyError, TypeError):
-        row = None
-    if row is not None:
-        return row
-    torch.set_flush_denormal(True)
+    run = RunDir(path)
+    run.acquire()
     try:
-        trainer = Trainer(cfg)
-        trainer.load(path / "checkpoint")
-        return record_evaluation(path, trainer, n_envs, steps_per_env)
+        rows = _read_evaluations(path)
+        # the checkpoint's step without loading it (tens of MB at 200K real steps), when the record is not older
+        # than the checkpoint (a crash between the two writes leaves it describing the one before)
+        if (path / LOGGED).is_file() and (path / LOGGED).stat().st_mtime_ns >= (path / "checkpoint").stat().st_mtime_ns:
+            try:
+                step = json.loads((path / LOGGED).read_text())["position"]
+            except (ValueError, KeyError, TypeError):
+                step = None
+            if step is not None and (row := _find(rows, step, n_envs, steps_per_env)) is not None:
+                return row
+        torch.set_flush_denormal(True)
+        try:
+            trainer = Trainer(cfg)
+            trainer.load(path / "checkpoint")
+            return record_evaluation(path, trainer, n_envs, steps_per_env)
+        finally:
+            torch.set_flush_denormal(False)
     finally:
-        torch.set_flush_denormal(False)
+        run.release()
 
 
 def record_evaluation(path: str | Path, trainer, n_envs: int = 4, steps_per_env: int = 2500) -> dict:
     """Evaluate ``trainer``'s policy at its step (:meth:`~deep.algorithm.Trainer.evaluate`, seed ``EVAL_SEED`` +
     the run's; its training state and random streams are left as they were) and add the row to
     ``path/evaluation.csv`` (replaced atomically); a row already there for that step and these sizes is returned
-    as it is."""
-    from lab.rundir import atomic_write_bytes
-
+    as it is. The caller holds the run's lock."""
     path = Path(path)
     rows = _read_evaluations(path)
     if (row := _find(rows, trainer.step, n_envs, steps_per_env)) is not None:
         return row
     mean, episodes = trainer.evaluate(n_envs, steps_per_env, seed=EVAL_SEED + trainer.cfg.seed)
     row = dict(zip(_EVAL_COLUMNS, (trainer.step, mean, episodes, n_envs, steps_per_env)))
-    rows = sorted(rows + [row], key=lambda r: (r["step"], r["n_envs"], r["steps_per_env"]))
-    text = ",".join(_EVAL_COLUMNS) + "\n" + "".join(
-        ",".join(repr(float(r[c])) if c == "eval_return" else str(int(r[c])) for c in _EVAL_COLUMNS) + "\n"
-        for r in rows)
-    atomic_write_bytes(path / EVALUATION, text.encode())
+    _write_evaluations(path, rows + [row])
     return row
 
 
+def drop_evaluations_after(path: str | Path, step: float) -> int:
+    """Remove the rows of ``path/evaluation.csv`` past ``step`` (a trajectory that a resume from the checkpoint
+    at ``step``, or a restart at 0, discarded); returns how many. The caller holds the run's lock."""
+    path = Path(path)
+    rows = _read_evaluations(path)
+    keep = [r for r in rows if r["step"] <= step]
+    if len(keep) < len(rows):
+        _write_evaluations(path, keep)
+    return len(rows) - len(keep)
+
+
+def recorded_evaluation(path: str | Path, step: float, n_envs: int = 4, steps_per_env: int = 2500) -> float | None:
+    """The evaluation return recorded in the run directory ``path`` at ``step`` with these sizes, or None when
+    there is none (reads the file only: no torch)."""
+    row = _find(_read_evaluations(Path(path)), step, n_envs, steps_per_env)
+    return None if row is None else float(row["eval_return"])
+
+
 def _read_evaluations(path: Path) -> list[dict]:
+    """The rows of ``path/evaluation.csv`` as dicts (none when there is no file); ``ValueError`` naming the file
+    when a column is missing."""
     from lab.rundir import read_metrics
 
     if not (path / EVALUATION).exists():
@@ -116,19 +139,18 @@ def _read_evaluations(path: Path) -> list[dict]:
     return [dict(zip(_EVAL_COLUMNS, vals)) for vals in zip(*(m[c] for c in _EVAL_COLUMNS))]
 
 
+def _write_evaluations(path: Path, rows: list[dict]) -> None:
+    """``rows`` sorted by (step, sizes) to ``path/evaluation.csv``, atomically."""
+    from lab.rundir import atomic_write_bytes
+
+    rows = sorted(rows, key=lambda r: (r["step"], r["n_envs"], r["steps_per_env"]))
+    text = ",".join(_EVAL_COLUMNS) + "\n" + "".join(
+        ",".join(repr(float(r[c])) if c == "eval_return" else str(int(r[c])) for c in _EVAL_COLUMNS) + "\n"
+        for r in rows)
+    atomic_write_bytes(path / EVALUATION, text.encode())
+
+
 def _find(rows: list[dict], step, n_envs: int, steps_per_env: int) -> dict | None:
-    return next((r for r in rows if (r["step"], r["n_envs"], r["steps_per_env"]) == (step, n_envs, steps_per_env)),
-                None)
-
-
-def recorded_evaluation(path: str | Path, step: float, n_envs: int = 4, steps_per_env: int = 2500) -> float | None:
-    """The evaluation return :func:`evaluate_run` recorded in the run directory ``path`` at ``step`` with these
-    sizes, or None when there is none (no file reads torch)."""
-    from lab.rundir import read_metrics
-
-    path = Path(path) / EVALUATION
-    if not path.exists():
-        return None
-    m = read_metrics(path)
-    hit = (m["step"] == step) & (m["n_envs"] == n_envs) & (m["steps_per_env"] == steps_per_env)
-    return float(m["eval_return"][hit][-1]) if hit.any() else None
+    """The row of ``rows`` at ``step`` with these sizes, or None (the last one if several)."""
+    hits = [r for r in rows if (r["step"], r["n_envs"], r["steps_per_env"]) == (step, n_envs, steps_per_env)]
+    return hits[-1] if hits else None

@@ -122,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         fin, missing = eval_finals(args.root, args.at_step, envs=args.envs)
         for line in missing:
             print(f"left out: {line}", file=sys.stderr)
+        if not fin:
+            p.error(f"no evaluation at {args.at_step:g} steps under {' '.join(args.root)} (modeladv evaluate, or "
+                    "--evaluate-every, records them)")
         print(f"\nEvaluation at {args.at_step / 1000:g}K real steps (4 environments x 2500 steps, no exploration noise):\n")
     else:
         fin = seed_finals(curves, at_step=args.at_step)

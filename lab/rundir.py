@@ -469,10 +469,11 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
         wait: wait for another process's lock instead of failing.
         locked: the caller already holds the lock (a parent process that locked all its runs).
         on_row: called with each logged row (progress display).
-        after_iteration: called with the trainer after each iteration (its row logged, its checkpoint saved when
-            one is due) and once after a resume, so that a side record kept per iteration (e.g. an evaluation)
-            misses no iteration when a run is killed between its checkpoint and the record; it must not change
-            the trainer's state.
+        after_iteration: called with the trainer and the run once before the first iteration of this call (the
+            fresh trainer, or the state resumed from) and after each iteration (its row logged, its checkpoint
+            saved when one is due). A side record kept per iteration (e.g. an evaluation) can so drop what lies
+            beyond the state it is given (a trajectory the resume discarded) and make good a record a kill
+            between checkpoint and record left out. It must not change the trainer's state.
     """
     if not locked:
         run.acquire(wait)
@@ -492,7 +493,7 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
                           "from the start", RuntimeWarning, stacklevel=2)
         run.clear_done()
         metrics = run.open_metrics(trainer.position if resumed else None)
-        if resumed and after_iteration is not None:
+        if after_iteration is not None:
             after_iteration(trainer, run)
         if not resumed and first_row is not None:
             row = first_row(trainer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,10 +51,16 @@ def run(o: Args) -> int:
     from tqdm import tqdm
 
     from deep.runner import evaluate_run
+    from lab.rundir import RunDir, RunLocked
 
     print("| env | method | seed | step | evaluation return | episodes | run |\n|---|---|---|---|---|---|---|")
     for cfg, path in tqdm(runs, desc="evaluate", unit="run", leave=False):
-        r = evaluate_run(path, o.n_envs, o.steps_per_env)
+        try:
+            r = evaluate_run(path, o.n_envs, o.steps_per_env)
+        except RunLocked:  # a live run (with --evaluate-every it records its own evaluations)
+            print(f"skipped {path}: a live process ({RunDir(path).holder()}) holds the run; evaluate it when it "
+                  "ends", file=sys.stderr)
+            continue
         print(f"| {cfg['env']} | {cfg['method']} | {cfg['seed']} | {int(r['step'])} | {r['eval_return']:.1f} | "
               f"{int(r['eval_episodes'])} | {path} |")
     return 0

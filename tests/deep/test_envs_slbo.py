@@ -195,6 +195,35 @@ def test_unreachable_termination_branches_on_the_envs_own_predicate(name, index,
         assert [k for k, v in _hopper_failures(o).items() if v] == ["joints"]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hopper_done_in_one_comparison_is_the_sources_conjunction(dtype):
+    """The torch test written as rllab's hopper_env.py states it (finite state, |s[3:12]| < 100, z > 0.7,
+    |pitch| < 0.2) and the one-comparison form agree on every row: NaN and +-inf at each index, each bound
+    itself and its neighbours in ``dtype``, and random states on both sides of the bounds."""
+    spec = make_spec("hopper-slbo")
+
+    def conjunction(s2):
+        state = s2[:, :12]
+        return ~(torch.isfinite(state).all(-1) & (state[:, 3:].abs() < 100).all(-1) & (state[:, 0] > 0.7)
+                 & (state[:, 2].abs() < 0.2))
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.tensor([1.25, 0.0, 0.0] + [0.0] * 15, dtype=dtype)
+    rows = [base + torch.randn(18, generator=g, dtype=dtype) * torch.tensor([0.4, 5, 0.2] + [80] * 15, dtype=dtype)
+            for _ in range(2000)]
+    for i in range(12):
+        for v in (float("nan"), float("inf"), -float("inf")):
+            rows.append(base.clone().index_fill_(0, torch.tensor([i]), v))
+    for i, bound in [(0, 0.7), (2, 0.2), (2, -0.2)] + [(i, 100.0) for i in range(3, 12)]:
+        b = torch.tensor(bound, dtype=dtype)
+        for v in (b, torch.nextafter(b, torch.tensor(0.0, dtype=dtype)), torch.nextafter(b, 2 * b)):
+            rows.append(base.clone().index_fill_(0, torch.tensor([i]), v.item()))
+    s2 = torch.stack(rows)
+    expected = conjunction(s2)
+    assert 0 < int(expected.sum()) < len(rows)  # both outcomes occur
+    assert torch.equal(spec.done_fn(s2), expected)
+
+
 @pytest.mark.parametrize("dz, ends", [(1.0, True), (-0.45, True), (0.0, False)])
 def test_ant_height_branches_through_a_step(dz, ends):
     """rllab's ant_env.py: healthy while 0.2 <= z <= 1. Raised 1 m it is still above 1 after one step (1.55);

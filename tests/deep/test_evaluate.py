@@ -89,34 +89,38 @@ def _rows(path):
 
 
 def test_evaluating_every_iteration_records_each_step_and_changes_no_logged_number(tmp_path):
-    """evaluate_every=1: one evaluation row per iteration, at the logged steps; every metrics column but the wall
-    time equals the run without evaluations; the last row is what `modeladv evaluate` finds in that run's
-    final checkpoint (the same policy, the same evaluation seed)."""
+    """evaluate_every=1: one evaluation row at step 0 (the untrained policy, as the authors' first stage) and one
+    per iteration, at the logged steps; every metrics column but the wall time equals the run without
+    evaluations; the last row is what `modeladv evaluate` finds in that run's final checkpoint (the same policy,
+    the same evaluation seed)."""
     cfg = make_config("pendulum", "ma_l1", steps=450, **TINY)
     plain = run(cfg, root=tmp_path / "plain")
     evaluated = run(make_config("pendulum", "ma_l1", steps=450, evaluate_every=1, **TINY), root=tmp_path / "eval")
     assert plain.relative_to(tmp_path / "plain") == evaluated.relative_to(tmp_path / "eval")  # the same run
     m0, m1 = _rows(plain / "metrics.csv"), _rows(evaluated / "metrics.csv")
+    assert set(m0) == set(m1)
     for col in set(m0) - {"wall_s"}:
         np.testing.assert_array_equal(m0[col], m1[col], err_msg=col)
     ev = _rows(evaluated / EVALUATION)
-    np.testing.assert_array_equal(ev["step"], m1["step"])
+    np.testing.assert_array_equal(ev["step"], [0, *m1["step"]])
     assert (ev["n_envs"] == 4).all() and (ev["steps_per_env"] == 2500).all()
-    assert ev["eval_episodes"].tolist() == [4 * (2500 // 200)] * 3  # Pendulum-v1 episodes last 200 steps
+    assert ev["eval_episodes"].tolist() == [4 * (2500 // 200)] * 4  # Pendulum-v1 episodes last 200 steps
     assert evaluate_run(plain)["eval_return"] == ev["eval_return"][-1]
     assert len((plain / EVALUATION).read_text().splitlines()) == 2  # plain: the header and evaluate_run's row
 
 
-def test_a_kill_between_checkpoint_and_evaluation_is_made_good_on_resume(tmp_path):
-    """Stopped after 2 of 3 iterations with its last evaluation row lost (a kill after the checkpoint): the
-    resumed run evaluates that step again and every row equals the uninterrupted run's."""
+def test_a_resume_drops_evaluations_past_its_checkpoint_and_makes_good_a_missing_one(tmp_path):
+    """Stopped after 1 of 3 iterations; then its row at that step lost (a kill after the checkpoint) and rows at
+    later steps forged (a trajectory the resume discards, e.g. a kill between checkpoints): the resumed run drops
+    those, evaluates the checkpoint's step again, and every row equals the uninterrupted run's."""
     cfg = make_config("pendulum", "mle", steps=450, evaluate_every=1, **TINY)
     whole = _rows(run(cfg, root=tmp_path / "whole") / EVALUATION)
-    path = run(cfg, root=tmp_path / "cut", stop_after=2)
+    path = run(cfg, root=tmp_path / "cut", stop_after=1)
     lines = (path / EVALUATION).read_text().splitlines()
-    assert [line.split(",")[0] for line in lines[1:]] == ["150", "300"]
-    (path / EVALUATION).write_text("\n".join(lines[:-1]) + "\n")
+    assert [line.split(",")[0] for line in lines[1:]] == ["0", "150"]
+    (path / EVALUATION).write_text("\n".join([lines[0], lines[1], "300,-1.0,1,4,2500", "450,-2.0,1,4,2500"]) + "\n")
     cut = _rows(run(cfg, root=tmp_path / "cut") / EVALUATION)
+    assert set(whole) == set(cut)
     for col in whole:
         np.testing.assert_array_equal(whole[col], cut[col], err_msg=col)
 
@@ -125,4 +129,22 @@ def test_evaluate_every_is_checked_and_every_second_iteration_and_the_last_are_e
     with pytest.raises(ValueError, match="evaluate_every must be a non-negative integer"):
         make_config("pendulum", "mle", evaluate_every=-1)
     path = run(make_config("pendulum", "mle", steps=450, evaluate_every=2, **TINY), root=tmp_path)
-    assert _rows(path / EVALUATION)["step"].tolist() == [300, 450]
+    assert _rows(path / EVALUATION)["step"].tolist() == [0, 300, 450]
+
+
+def test_evaluate_skips_a_run_a_live_process_holds(tmp_path, capsys):
+    """A live run writes its own evaluation.csv: `modeladv evaluate` leaves it alone (two writers would lose
+    rows), says so on stderr, and evaluates the others."""
+    from lab.rundir import RunDir
+    from modeladv.cli import main
+
+    held = run(make_config("pendulum", "mle", steps=150, **TINY), root=tmp_path)
+    free = run(make_config("pendulum", "mle", seed=1, steps=150, **TINY), root=tmp_path)
+    other = RunDir(held)
+    other.acquire()  # the lock is per open file description: this one stands for another process
+    try:
+        assert main(["evaluate", "--root", str(tmp_path), "--n-envs", "1", "--steps-per-env", "200"]) == 0
+    finally:
+        other.release()
+    assert f"skipped {held}" in capsys.readouterr().err
+    assert not (held / EVALUATION).exists() and (free / EVALUATION).exists()

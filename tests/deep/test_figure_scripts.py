@@ -107,6 +107,8 @@ def test_make_fig2_compares_the_recorded_evaluations(tmp_path, capsys):
     # the table prints one decimal: compare within half of it
     assert diff == pytest.approx(-60.0, abs=0.05) and ci_lo == pytest.approx(lo, abs=0.05)
     assert ci_hi == pytest.approx(hi, abs=0.05) and "n = 2 vs 3" in claim
-    with pytest.raises(SystemExit) as e:
-        make_fig2.main(["--root", str(tmp_path), "--measure", "eval"])
-    assert e.value.code == 2
+    for argv in (["--measure", "eval"], ["--measure", "eval", "--at-step", "999"]):  # no step; none there
+        with pytest.raises(SystemExit) as e:
+            make_fig2.main(["--root", str(tmp_path), "--figure", str(tmp_path / "g.png"), *argv])
+        assert e.value.code == 2
+    assert "no evaluation at 999 steps" in capsys.readouterr().err
