@@ -277,8 +277,9 @@ def trpo_step(policy: GaussianPolicy, s: torch.Tensor, a: torch.Tensor, adv: tor
             mu, log_std = policy.dist(s)
             var = (2 * log_std).exp()
             logp = (-0.5 * (a - mu).pow(2) / var - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+            # the entropy is the same in every state: its change is summed over the A log-stds, not the batch
             improvement = (float(((logp - logp_old).exp() * adv).mean()) - base
-                           + entropy_coef * float((log_std - log_std_old).sum()))
+                           + entropy_coef * float((policy.log_std - log_std_old).sum()))
             kl = float((log_std - log_std_old + (var_old + (mu_old - mu).pow(2)) / (2 * var) - 0.5)
                        .sum(-1).mean())
             if math.isfinite(kl) and kl <= max_kl and improvement > 0:

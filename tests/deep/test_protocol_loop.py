@@ -59,6 +59,32 @@ def test_entropy_bonus_moves_only_the_log_std():
             assert torch.equal(before[k], after[k]), k
 
 
+@pytest.mark.parametrize("B", [64, 4000])
+def test_the_line_search_counts_the_entropy_bonus_once_per_state(B):
+    """Advantages that favour actions near the mean (1 - eps^2): the step narrows the policy even with the bonus,
+    whatever the batch size, and the improvement it reports is the surrogate's plus entropy_coef times the change
+    of sum(log_std) (the entropy of a diagonal Gaussian, the same in every state), recomputed here from the new
+    policy's log-probabilities."""
+    torch.manual_seed(0)
+    pol = GaussianPolicy(3, 2, (8,))
+    s = torch.randn(B, 3)
+    with torch.no_grad():
+        eps = torch.randn(B, 2)
+        a = pol.dist(s)[0] + eps * pol.log_std.exp()
+        logp_old = pol.log_prob(s, a)
+    adv = (1 - eps.pow(2)).sum(-1)
+    adv = (adv - adv.mean()) / adv.std()
+    log_std_old = pol.log_std.detach().clone()
+    info = trpo_step(pol, s, a, adv, entropy_coef=0.005)
+    assert info.accepted and info.kl <= 0.01
+    assert torch.all(pol.log_std < log_std_old)  # narrower: the advantages outweigh the bonus
+    with torch.no_grad():
+        surrogate = float(((pol.log_prob(s, a) - logp_old).exp() * adv).mean() - adv.mean())
+        entropy = 0.005 * float((pol.log_std - log_std_old).sum())
+    assert info.improvement == pytest.approx(surrogate + entropy, rel=1e-4, abs=1e-7)
+    assert info.improvement > 0
+
+
 def test_value_gradient_clip_matches_clip_grad_norm_with_adam():
     torch.manual_seed(0)
     s, target = torch.randn(32, 3), 100 * torch.randn(32)  # large targets: every gradient is clipped
