@@ -6,7 +6,7 @@ policy there (``modeladv evaluate``; the figure) and its training episodes' mean
 steps. Writes the figure, beside it ``<figure>_curves.png`` (return vs real steps per cell), and prints the
 markdown tables (Welch intervals, Holm over each column) and the runs left out.
 
-Usage: ``python figures/make_ablation.py [--root results/ablation_protocol] [--step 100000]
+Usage: ``python figures/make_ablation.py [--root results/ablation_protocol results/mujoco_slbo] [--step 100000]
 [--envs hopper-slbo hopper] [--figure figures/ablation_protocol.png] [--table results/ablation_protocol/ablation.md]``
 """
 
@@ -23,8 +23,9 @@ RESULTS = HERE.parent / "results"
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", nargs="+", default=[str(RESULTS / "ablation_protocol")],
-                   help="run roots (a seed may be in one of them only)")
+    p.add_argument("--root", nargs="+", default=[str(RESULTS / "ablation_protocol"), str(RESULTS / "mujoco_slbo")],
+                   help="run roots (a seed may be in one of them only; the authors' cell runs on to 200K in "
+                        "mujoco_slbo)")
     p.add_argument("--step", type=float, default=100_000, help="real-step budget the cells are read at")
     p.add_argument("--envs", nargs="+", default=["hopper-slbo", "hopper"], help="environments, in column order")
     p.add_argument("--figure", default=str(HERE / "ablation_protocol.png"), help="figure path")
