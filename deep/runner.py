@@ -15,7 +15,8 @@ EVALUATION = "evaluation.csv"
 EVAL_SEED = 1_000_000
 _EVAL_COLUMNS = ("step", "eval_return", "eval_episodes", "n_envs", "steps_per_env")
 
-__all__ = ["train", "run", "evaluate_run", "record_evaluation", "drop_evaluations_after", "recorded_evaluation", "EVALUATION", "EVAL_SEED"]
+__all__ = ["train", "run", "evaluate_run", "record_evaluation", "drop_evaluations_after", "recorded_evaluation",
+           "EVALUATION", "EVAL_SEED"]
 
 
 def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
@@ -75,9 +76,10 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
         rows = _read_evaluations(path)
         # the checkpoint's step without loading it (tens of MB at 200K real steps), when the record is not older
         # than the checkpoint (a crash between the two writes leaves it describing the one before)
-        if (path / LOGGED).is_file() and (path / LOGGED).stat().st_mtime_ns >= (path / "checkpoint").stat().st_mtime_ns:
+        logged, checkpoint = path / LOGGED, path / "checkpoint"
+        if logged.is_file() and logged.stat().st_mtime_ns >= checkpoint.stat().st_mtime_ns:
             try:
-                step = json.loads((path / LOGGED).read_text())["position"]
+                step = json.loads(logged.read_text())["position"]
             except (ValueError, KeyError, TypeError):
                 step = None
             if step is not None and (row := _find(rows, step, n_envs, steps_per_env)) is not None:
@@ -85,7 +87,7 @@ def evaluate_run(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -
         torch.set_flush_denormal(True)
         try:
             trainer = Trainer(cfg)
-            trainer.load(path / "checkpoint")
+            trainer.load(checkpoint)
             return record_evaluation(path, trainer, n_envs, steps_per_env)
         finally:
             torch.set_flush_denormal(False)

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         if not fin:
             p.error(f"no evaluation at {args.at_step:g} steps under {' '.join(args.root)} (modeladv evaluate, or "
                     "--evaluate-every, records them)")
-        print(f"\nEvaluation at {args.at_step / 1000:g}K real steps (4 environments x 2500 steps, no exploration noise):\n")
+        print(f"\nEvaluation at {args.at_step / 1000:g}K real steps (4 environments x 2500 steps, no exploration "
+              "noise):\n")
     else:
         fin = seed_finals(curves, at_step=args.at_step)
         print("\nTraining return (each seed's last 5 logged iterations):\n")
