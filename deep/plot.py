@@ -92,21 +92,26 @@ def _labelled_runs(run_root, envs):
             for cfg, path in runs]
 
 
-def eval_finals(run_root: str | Path | Sequence[str | Path], step: float, envs: Sequence[str] | None = None
-                ) -> tuple[dict, list[str]]:
-    """``({(env, label): (finals (n_seeds,), step)}, missing)``: the evaluation each run recorded at ``step``
-    (``modeladv evaluate``, the authors' measure: 4 environments x 2500 steps, no exploration noise), in the
-    form of :func:`seed_finals`, and a line per run that has none there (left out, never extrapolated)."""
-    from deep.runner import recorded_evaluation
+def eval_finals(run_root: str | Path | Sequence[str | Path], step: float, envs: Sequence[str] | None = None,
+                window: float = 0.0) -> tuple[dict, list[str]]:
+    """``({(env, label): (finals (n_seeds,), step)}, missing)``: each run's mean of the evaluations it recorded at
+    steps in ``(step - window, step]`` (``--evaluate-every`` or ``modeladv evaluate``, the authors' measure: 4
+    environments x 2500 steps, no exploration noise), in the form of :func:`seed_finals`, and a line per run that
+    has no evaluation at ``step`` itself (left out, never extrapolated). ``window = 0`` takes the one at ``step``;
+    a window averages out the swings a single evaluation shows between iterations."""
+    from deep.runner import recorded_evaluations
 
+    if window < 0:
+        raise ValueError(f"window must be >= 0 real steps, got {window}")
     found: dict[tuple[str, str], list[float]] = {}
     missing = []
     for cfg, path, name in _labelled_runs(run_root, envs):
-        value = recorded_evaluation(path, step)
-        if value is None:
+        recorded = recorded_evaluations(path)
+        if step not in recorded:
             missing.append(f"{cfg['env']} {name} seed {cfg.get('seed')}: no evaluation at {int(step)} steps ({path})")
         else:
-            found.setdefault((cfg["env"], name), []).append(value)
+            inside = [v for s, v in recorded.items() if s == step or step - window < s <= step]
+            found.setdefault((cfg["env"], name), []).append(float(np.mean(inside)))
     return {k: (np.array(v), float(step)) for k, v in found.items()}, missing
 
 

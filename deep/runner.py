@@ -16,7 +16,7 @@ EVAL_SEED = 1_000_000
 _EVAL_COLUMNS = ("step", "eval_return", "eval_episodes", "n_envs", "steps_per_env")
 
 __all__ = ["train", "run", "evaluate_run", "record_evaluation", "drop_evaluations_after", "recorded_evaluation",
-           "EVALUATION", "EVAL_SEED"]
+           "recorded_evaluations", "EVALUATION", "EVAL_SEED"]
 
 
 def train(cfg: RunConfig, stop_after: int | None = None) -> Iterator[dict]:
@@ -124,8 +124,14 @@ def drop_evaluations_after(path: str | Path, step: float) -> int:
 def recorded_evaluation(path: str | Path, step: float, n_envs: int = 4, steps_per_env: int = 2500) -> float | None:
     """The evaluation return recorded in the run directory ``path`` at ``step`` with these sizes, or None when
     there is none (reads the file only: no torch)."""
-    row = _find(_read_evaluations(Path(path)), step, n_envs, steps_per_env)
-    return None if row is None else float(row["eval_return"])
+    return recorded_evaluations(path, n_envs, steps_per_env).get(float(step))
+
+
+def recorded_evaluations(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -> dict[float, float]:
+    """``{step: evaluation return}`` of every evaluation recorded in the run directory ``path`` with these sizes
+    (reads the file only: no torch)."""
+    return {float(r["step"]): float(r["eval_return"]) for r in _read_evaluations(Path(path))
+            if int(r["n_envs"]) == n_envs and int(r["steps_per_env"]) == steps_per_env}
 
 
 def _read_evaluations(path: Path) -> list[dict]:

@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="also draw the final returns of the table (seeds as dots, mean ± s.e.m.) to this path")
     p.add_argument("--measure", choices=("return", "eval"), default="return",
                    help="final returns: the training episodes' (return) or the recorded evaluation at --at-step (eval)")
+    p.add_argument("--eval-window", type=float, default=0.0, metavar="STEPS",
+                   help="with --measure eval: each run's mean of its evaluations in (at-step - STEPS, at-step] "
+                        "(default 0: the one at --at-step)")
     args = p.parse_args(argv)
     if args.measure == "eval" and args.at_step is None:
         p.error("--measure eval needs --at-step (the step of the evaluations to compare)")
@@ -119,13 +122,15 @@ def main(argv: list[str] | None = None) -> int:
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
     print(plot_runs(args.root, args.figure, title=title, envs=args.envs))
     if args.measure == "eval":
-        fin, missing = eval_finals(args.root, args.at_step, envs=args.envs)
+        fin, missing = eval_finals(args.root, args.at_step, envs=args.envs, window=args.eval_window)
         for line in missing:
             print(f"left out: {line}", file=sys.stderr)
         if not fin:
             p.error(f"no evaluation at {args.at_step:g} steps under {' '.join(args.root)} (modeladv evaluate, or "
                     "--evaluate-every, records them)")
-        print(f"\nEvaluation at {args.at_step / 1000:g}K real steps (4 environments x 2500 steps, no exploration "
+        over = (f"each run's mean of its evaluations after {(args.at_step - args.eval_window) / 1000:g}K up to "
+                if args.eval_window > 0 else "")
+        print(f"\nEvaluation ({over}{args.at_step / 1000:g}K real steps; 4 environments x 2500 steps, no exploration "
               "noise):\n")
     else:
         fin = seed_finals(curves, at_step=args.at_step)

@@ -167,6 +167,27 @@ def test_eval_finals_read_the_evaluation_at_the_step(tmp_path):
         seed_finals(tmp_path, 100_000, measure="best")
 
 
+def test_eval_finals_average_the_evaluations_inside_the_window(tmp_path):
+    """deep.plot.eval_finals: each run's mean of its evaluations in (step - window, step] with the authors' sizes;
+    a run with none at the step itself is left out and named; a negative window is refused."""
+    from deep.plot import eval_finals
+
+    rows = {0: "50000,3.0\n60000,5.0\n70000,9.0\n80000,1.0\n", 1: "60000,2.0\n80000,4.0\n", 2: "60000,8.0\n"}
+    for seed, body in rows.items():
+        _write_run(tmp_path, "x", RunConfig(env="hopper", method="mle", seed=seed), _grid(2000), np.ones(50))
+        lines = "".join(f"{line},9,4,2500\n" for line in body.split()) + "80000,100.0,2,1,100\n"
+        (tmp_path / "deep" / "x" / f"seed{seed}" / "evaluation.csv").write_text(
+            "step,eval_return,eval_episodes,n_envs,steps_per_env\n" + lines)
+    finals, missing = eval_finals(tmp_path, 80_000, window=25_000)
+    (label, (f, step)), = finals.items()
+    assert label == ("hopper", "mle") and step == 80_000
+    assert list(f) == [pytest.approx((5.0 + 9.0 + 1.0) / 3), pytest.approx(3.0)]  # 50000 is outside the window
+    assert len(missing) == 1 and "seed 2: no evaluation at 80000 steps" in missing[0]
+    assert list(eval_finals(tmp_path, 80_000)[0][label][0]) == [1.0, 4.0]  # no window: the one at the step
+    with pytest.raises(ValueError, match="window must be >= 0"):
+        eval_finals(tmp_path, 80_000, window=-1)
+
+
 def test_curves_are_cut_at_the_budget(tmp_path):
     from deep.ablation import curves
 
