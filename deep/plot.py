@@ -15,10 +15,12 @@ from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, find_deep_ru
 from lab.plot import color, label, plot_learning_curves, pyplot, save_figure
 from lab.rundir import read_metrics
 
-__all__ = ["run_label", "collect_curves", "seed_finals", "eval_finals", "final_returns", "summary", "plot_runs",
+__all__ = ["run_label", "collect_curves", "seed_finals", "eval_finals", "final_returns", "summary", "plot_runs", "EVAL_KEY",
            "alpha_table", "format_alpha_table", "plot_alpha_sweep"]
 
 ENV_ORDER = ENV_NAMES
+#: the ``key`` of :func:`collect_curves` that reads the recorded evaluations instead of a ``metrics.csv`` column
+EVAL_KEY = "eval_return"
 METHOD_ORDER = METHOD_NAMES
 
 
@@ -58,18 +60,25 @@ def curve_order(key: str) -> tuple:
 def collect_curves(run_root: str | Path | Sequence[str | Path], key: str = "return", envs: Sequence[str] | None = None,
                    ) -> dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
     """``curves[env][label] = [(steps, metric) per seed]`` for every deep run under ``run_root`` (of ``envs``
-    only, when given); the metric is the ``key`` column of ``metrics.csv`` (default: the real-episode return);
+    only, when given); the metric is the ``key`` column of ``metrics.csv`` (default: the real-episode return), or
+    with ``key = "eval_return"`` the evaluations recorded in ``evaluation.csv`` (the authors' sizes, by step);
     ``label`` is ``run_label``.
 
     ``run_root`` may be the directory holding ``deep/`` or the ``deep`` directory itself, or a list of them
     (an ablation kept under its own root drawn beside the main runs). Runs with no finite value yet are skipped.
     """
+    from deep.runner import recorded_evaluations
+
     curves: dict[str, dict[str, list]] = {}
     for cfg, path, name in _labelled_runs(run_root, envs):
-        m = read_metrics(path)
-        if "step" not in m or key not in m:
-            continue
-        x, y = m["step"], m[key]
+        if key == EVAL_KEY:
+            recorded = sorted(recorded_evaluations(path).items())
+            x, y = np.array([s for s, _ in recorded], float), np.array([v for _, v in recorded], float)
+        else:
+            m = read_metrics(path)
+            if "step" not in m or key not in m:
+                continue
+            x, y = m["step"], m[key]
         ok = np.isfinite(y)
         if ok.sum() == 0:
             continue
@@ -142,14 +151,14 @@ def summary(finals: dict) -> dict:
 
 
 def plot_runs(run_root: str | Path | Sequence[str | Path], out_path: str | Path, title: str | None = None,
-              envs: Sequence[str] | None = None) -> Path:
+              envs: Sequence[str] | None = None, key: str = "return") -> Path:
     """Draw a row of Figure 2 (or Figure 3) from the logs under ``run_root`` (of ``envs`` only, when given) into
     ``out_path``; curves are labelled with the paper's names (:data:`lab.plot.METHOD_LABELS`) and their
-    ablation options."""
+    ablation options; ``key`` as in :func:`collect_curves` (``EVAL_KEY``: the recorded evaluations)."""
     plt = pyplot()
-    curves = collect_curves(run_root, envs=envs)
+    curves = collect_curves(run_root, key=key, envs=envs)
     if not curves:
-        raise ValueError(f"no deep runs with logged returns under {run_root}")
+        raise ValueError(f"no deep runs with logged {'evaluations' if key == EVAL_KEY else key} under {run_root}")
     envs = [e for e in ENV_ORDER if e in curves] + sorted(set(curves) - set(ENV_ORDER))
     fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 4), squeeze=False)
     for ax, env in zip(axes[0], envs):
@@ -160,7 +169,8 @@ def plot_runs(run_root: str | Path | Sequence[str | Path], out_path: str | Path,
             ordered[name] = curves[env][m]
             c = color(m.partition("+")[0])
             colors[name] = c if c not in colors.values() else next(spare, None)
-        plot_learning_curves(ax, ordered, title=env, colors=colors)
+        plot_learning_curves(ax, ordered, title=env, colors=colors,
+                             ylabel="evaluation return (no exploration noise)" if key == EVAL_KEY else key)
         ax.legend(fontsize=7)
     if title:
         import textwrap

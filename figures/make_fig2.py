@@ -4,10 +4,12 @@ Reads only ``config.json``, ``metrics.csv`` and ``evaluation.csv`` files; draws 
 over seeds, and prints a markdown table of final returns, stating seeds and step budgets as measured: with
 ``--measure return`` (default) mean ± s.e.m. of each seed's last 5 logged iterations (the training episodes, with
 the run's exploration noise) at the largest step every seed of that (env, method) reached; with ``--measure eval``
-the evaluation each run recorded at ``--at-step`` (``modeladv evaluate``: the authors' measure, no noise).
+the curves are the recorded evaluations and the table holds the evaluation each run recorded at ``--at-step``, or
+its mean over ``(at-step - eval-window, at-step]`` (``--evaluate-every`` or ``modeladv evaluate``: the authors'
+measure, no noise).
 
 Usage: ``python figures/make_fig2.py [--root results/deep] [--figure figures/fig2_classic.png] [--envs E ...]
-[--measure eval --at-step 200000]``
+[--measure eval --at-step 200000 [--eval-window 50000]]``
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.plot import (ENV_ORDER, collect_curves, curve_name, curve_order, eval_finals, plot_runs, seed_finals,
+from deep.plot import (ENV_ORDER, EVAL_KEY, collect_curves, curve_name, curve_order, eval_finals, plot_runs, seed_finals,
                        summary)
 from lab.plot import label
 from lab.stats import compare, with_holm
@@ -60,8 +62,9 @@ def claims(fin) -> str:
     rows = [(text, env, a, compare(fin[(env, a)][0], fin[(env, b)][0]))
             for text, a, b in CLAIMS for env in shown if (env, a) in fin and (env, b) in fin]
     tested = with_holm([c for *_, c in rows])
-    lines = [f"| claim | env | a − b (final return) | verdict (Holm over the {sum(np.isfinite(c.p) for c in tested)} "
-             "tests of this table) |", "|---|---|---|---|"]
+    n_tests = sum(np.isfinite(c.p) for c in tested)
+    lines = [f"| claim | env | a − b (final return) | verdict (Holm over the {n_tests} test{'s' * (n_tests != 1)} "
+             "of this table) |", "|---|---|---|---|"]
     for (text, env, a, _), c in zip(rows, tested):
         lines.append(f"| {text} | {env} | {c} | {label(a)} {c.verdict()} |")
     return "\n".join(lines)
@@ -120,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     mujoco = bool(set(curves) & (set(_MUJOCO) | set(SLBO_ENV_NAMES)))
     title = (f"{'MuJoCo' if mujoco else 'Classic control'} (ours): seeds per curve {n_seeds}, real steps reached "
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
-    print(plot_runs(args.root, args.figure, title=title, envs=args.envs))
+    print(plot_runs(args.root, args.figure, title=title, envs=args.envs,
+                    key=EVAL_KEY if args.measure == "eval" else "return"))
     if args.measure == "eval":
         fin, missing = eval_finals(args.root, args.at_step, envs=args.envs, window=args.eval_window)
         for line in missing:

@@ -169,8 +169,9 @@ def test_eval_finals_read_the_evaluation_at_the_step(tmp_path):
 
 def test_eval_finals_average_the_evaluations_inside_the_window(tmp_path):
     """deep.plot.eval_finals: each run's mean of its evaluations in (step - window, step] with the authors' sizes;
-    a run with none at the step itself is left out and named; a negative window is refused."""
-    from deep.plot import eval_finals
+    a run with none at the step itself is left out and named; a negative window is refused. collect_curves reads
+    the same rows as curves."""
+    from deep.plot import EVAL_KEY, collect_curves, eval_finals
 
     rows = {0: "50000,3.0\n60000,5.0\n70000,9.0\n80000,1.0\n", 1: "60000,2.0\n80000,4.0\n", 2: "60000,8.0\n"}
     for seed, body in rows.items():
@@ -186,6 +187,9 @@ def test_eval_finals_average_the_evaluations_inside_the_window(tmp_path):
     assert list(eval_finals(tmp_path, 80_000)[0][label][0]) == [1.0, 4.0]  # no window: the one at the step
     with pytest.raises(ValueError, match="window must be >= 0"):
         eval_finals(tmp_path, 80_000, window=-1)
+    curves = collect_curves(tmp_path, key=EVAL_KEY)["hopper"]["mle"]  # the evaluation curves, by step
+    assert [list(x) for x, _ in curves] == [[50_000, 60_000, 70_000, 80_000], [60_000, 80_000], [60_000]]
+    assert [list(y) for _, y in curves] == [[3.0, 5.0, 9.0, 1.0], [2.0, 4.0], [8.0]]
 
 
 def test_curves_are_cut_at_the_budget(tmp_path):
