@@ -62,7 +62,7 @@ def claims(fin) -> str:
     rows = [(text, env, a, compare(fin[(env, a)][0], fin[(env, b)][0]))
             for text, a, b in CLAIMS for env in shown if (env, a) in fin and (env, b) in fin]
     tested = with_holm([c for *_, c in rows])
-    n_tests = sum(np.isfinite(c.p) for c in tested)
+    n_tests = int(sum(np.isfinite(c.p) for c in tested))
     lines = [f"| claim | env | a − b (final return) | verdict (Holm over the {n_tests} test{'s' * (n_tests != 1)} "
              "of this table) |", "|---|---|---|---|"]
     for (text, env, a, _), c in zip(rows, tested):
