@@ -1,6 +1,6 @@
 """Figure 2 (classic-control row) from run logs: return vs real steps, mean ± s.e.m. over seeds.
 
-Reads only ``config.json`` and ``metrics.csv`` files (no torch). ``plot_runs(run_root, out_path)`` draws one
+Reads only ``config.json``, ``metrics.csv`` and ``evaluation.csv`` files (no torch). ``plot_runs(run_root, out_path)`` draws one
 panel per environment and one curve per method; ``modeladv plot --experiment deep`` calls it.
 """
 
@@ -15,7 +15,8 @@ from deep.config import ENV_NAMES, METHOD_NAMES, TABLE1, RunConfig, find_deep_ru
 from lab.plot import color, label, plot_learning_curves, pyplot, save_figure
 from lab.rundir import read_metrics
 
-__all__ = ["run_label", "collect_curves", "seed_finals", "eval_finals", "final_returns", "summary", "plot_runs", "EVAL_KEY",
+__all__ = ["run_label", "collect_curves", "seed_finals", "eval_finals", "final_returns", "summary", "plot_runs",
+           "EVAL_KEY",
            "alpha_table", "format_alpha_table", "plot_alpha_sweep"]
 
 ENV_ORDER = ENV_NAMES
@@ -105,23 +106,32 @@ def eval_finals(run_root: str | Path | Sequence[str | Path], step: float, envs: 
                 window: float = 0.0) -> tuple[dict, list[str]]:
     """``({(env, label): (finals (n_seeds,), step)}, missing)``: each run's mean of the evaluations it recorded at
     steps in ``(step - window, step]`` (``--evaluate-every`` or ``modeladv evaluate``, the authors' measure: 4
-    environments x 2500 steps, no exploration noise), in the form of :func:`seed_finals`, and a line per run that
-    has no evaluation at ``step`` itself (left out, never extrapolated). ``window = 0`` takes the one at ``step``;
+    environments x 2500 steps, no exploration noise), in the form of :func:`seed_finals`, and a line per run left
+    out: one with no evaluation at ``step`` itself (never extrapolated), or with fewer evaluations in the window
+    than another seed of its curve (seeds of one curve average as many). ``window = 0`` takes the one at ``step``;
     a window averages out the swings a single evaluation shows between iterations."""
     from deep.runner import recorded_evaluations
 
-    if window < 0:
+    if not window >= 0:
         raise ValueError(f"window must be >= 0 real steps, got {window}")
-    found: dict[tuple[str, str], list[float]] = {}
+    inside: dict[tuple[str, str], list[tuple[dict, Path, list[float]]]] = {}
     missing = []
     for cfg, path, name in _labelled_runs(run_root, envs):
         recorded = recorded_evaluations(path)
         if step not in recorded:
             missing.append(f"{cfg['env']} {name} seed {cfg.get('seed')}: no evaluation at {int(step)} steps ({path})")
         else:
-            inside = [v for s, v in recorded.items() if s == step or step - window < s <= step]
-            found.setdefault((cfg["env"], name), []).append(float(np.mean(inside)))
-    return {k: (np.array(v), float(step)) for k, v in found.items()}, missing
+            values = [v for s, v in recorded.items() if s == step or step - window < s <= step]
+            inside.setdefault((cfg["env"], name), []).append((cfg, path, values))
+    found = {}
+    for key, runs in inside.items():
+        most = max(len(values) for *_, values in runs)
+        for cfg, path, values in runs:
+            if len(values) < most:
+                missing.append(f"{key[0]} {key[1]} seed {cfg.get('seed')}: {len(values)} evaluations in the window, "
+                               f"another seed has {most} ({path})")
+        found[key] = (np.array([np.mean(v) for *_, v in runs if len(v) == most]), float(step))
+    return found, missing
 
 
 def seed_finals(curves, at_step: float | None = None, window: int = 5) -> dict:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deep.plot import (ENV_ORDER, EVAL_KEY, collect_curves, curve_name, curve_order, eval_finals, plot_runs, seed_finals,
-                       summary)
+from deep.plot import (ENV_ORDER, EVAL_KEY, collect_curves, curve_name, curve_order, eval_finals, plot_runs,
+                       seed_finals, summary)
 from lab.plot import label
 from lab.stats import compare, with_holm
 
@@ -114,7 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.measure == "eval" and args.at_step is None:
         p.error("--measure eval needs --at-step (the step of the evaluations to compare)")
-    curves = collect_curves(args.root, envs=args.envs)
+    if args.measure == "eval":
+        fin, missing = eval_finals(args.root, args.at_step, envs=args.envs, window=args.eval_window)
+        for line in missing:
+            print(f"left out: {line}", file=sys.stderr)
+        if not fin:
+            p.error(f"no evaluation at {args.at_step:g} steps under {' '.join(args.root)} (modeladv evaluate, or "
+                    "--evaluate-every, records them)")
+    key = EVAL_KEY if args.measure == "eval" else "return"
+    curves = collect_curves(args.root, key=key, envs=args.envs)  # the title counts what the figure draws
     n_seeds = sorted({len(r) for by_m in curves.values() for r in by_m.values()})
     budget = sorted({int(max(x[-1] for x, _ in r)) for by_m in curves.values() for r in by_m.values()})
     from deep.config import SLBO_ENV_NAMES
@@ -123,15 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     mujoco = bool(set(curves) & (set(_MUJOCO) | set(SLBO_ENV_NAMES)))
     title = (f"{'MuJoCo' if mujoco else 'Classic control'} (ours): seeds per curve {n_seeds}, real steps reached "
              f"{budget} (paper: 5 seeds, {'800K' if mujoco else '200K'})")
-    print(plot_runs(args.root, args.figure, title=title, envs=args.envs,
-                    key=EVAL_KEY if args.measure == "eval" else "return"))
+    print(plot_runs(args.root, args.figure, title=title, envs=args.envs, key=key))
     if args.measure == "eval":
-        fin, missing = eval_finals(args.root, args.at_step, envs=args.envs, window=args.eval_window)
-        for line in missing:
-            print(f"left out: {line}", file=sys.stderr)
-        if not fin:
-            p.error(f"no evaluation at {args.at_step:g} steps under {' '.join(args.root)} (modeladv evaluate, or "
-                    "--evaluate-every, records them)")
         over = (f"each run's mean of its evaluations after {(args.at_step - args.eval_window) / 1000:g}K up to "
                 if args.eval_window > 0 else "")
         print(f"\nEvaluation ({over}{args.at_step / 1000:g}K real steps; 4 environments x 2500 steps, no exploration "

@@ -168,28 +168,33 @@ def test_eval_finals_read_the_evaluation_at_the_step(tmp_path):
 
 
 def test_eval_finals_average_the_evaluations_inside_the_window(tmp_path):
-    """deep.plot.eval_finals: each run's mean of its evaluations in (step - window, step] with the authors' sizes;
-    a run with none at the step itself is left out and named; a negative window is refused. collect_curves reads
-    the same rows as curves."""
+    """deep.plot.eval_finals: each run's mean of its evaluations in (step - window, step] with the authors' sizes
+    (the open end and a later row are outside); a run with none at the step itself, or with fewer in the window
+    than another seed, is left out and named; a negative or NaN window is refused. collect_curves reads the same
+    rows as curves."""
     from deep.plot import EVAL_KEY, collect_curves, eval_finals
 
-    rows = {0: "50000,3.0\n60000,5.0\n70000,9.0\n80000,1.0\n", 1: "60000,2.0\n80000,4.0\n", 2: "60000,8.0\n"}
+    rows = {0: "50000,3.0\n60000,5.0\n70000,9.0\n80000,1.0\n90000,50.0\n", 1: "50000,7.0\n60000,2.0\n70000,6.0\n"
+            "80000,4.0\n", 2: "60000,8.0\n", 3: "60000,5.0\n80000,2.0\n"}
     for seed, body in rows.items():
         _write_run(tmp_path, "x", RunConfig(env="hopper", method="mle", seed=seed), _grid(2000), np.ones(50))
         lines = "".join(f"{line},9,4,2500\n" for line in body.split()) + "80000,100.0,2,1,100\n"
         (tmp_path / "deep" / "x" / f"seed{seed}" / "evaluation.csv").write_text(
             "step,eval_return,eval_episodes,n_envs,steps_per_env\n" + lines)
-    finals, missing = eval_finals(tmp_path, 80_000, window=25_000)
+    finals, missing = eval_finals(tmp_path, 80_000, window=30_000)
     (label, (f, step)), = finals.items()
     assert label == ("hopper", "mle") and step == 80_000
-    assert list(f) == [pytest.approx((5.0 + 9.0 + 1.0) / 3), pytest.approx(3.0)]  # 50000 is outside the window
-    assert len(missing) == 1 and "seed 2: no evaluation at 80000 steps" in missing[0]
-    assert list(eval_finals(tmp_path, 80_000)[0][label][0]) == [1.0, 4.0]  # no window: the one at the step
-    with pytest.raises(ValueError, match="window must be >= 0"):
-        eval_finals(tmp_path, 80_000, window=-1)
+    assert list(f) == [pytest.approx((5.0 + 9.0 + 1.0) / 3), pytest.approx(4.0)]  # 50000 is the open end
+    assert len(missing) == 2 and "seed 2: no evaluation at 80000 steps" in missing[0]
+    assert "seed 3: 2 evaluations in the window, another seed has 3" in missing[1]
+    assert list(eval_finals(tmp_path, 80_000)[0][label][0]) == [1.0, 4.0, 2.0]  # no window: the one at the step
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match="window must be >= 0"):
+            eval_finals(tmp_path, 80_000, window=bad)
     curves = collect_curves(tmp_path, key=EVAL_KEY)["hopper"]["mle"]  # the evaluation curves, by step
-    assert [list(x) for x, _ in curves] == [[50_000, 60_000, 70_000, 80_000], [60_000, 80_000], [60_000]]
-    assert [list(y) for _, y in curves] == [[3.0, 5.0, 9.0, 1.0], [2.0, 4.0], [8.0]]
+    assert [list(x) for x, _ in curves] == [[50_000, 60_000, 70_000, 80_000, 90_000],
+                                            [50_000, 60_000, 70_000, 80_000], [60_000], [60_000, 80_000]]
+    assert [list(y) for _, y in curves][0] == [3.0, 5.0, 9.0, 1.0, 50.0]
 
 
 def test_curves_are_cut_at_the_budget(tmp_path):

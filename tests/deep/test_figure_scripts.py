@@ -107,6 +107,13 @@ def test_make_fig2_compares_the_recorded_evaluations(tmp_path, capsys):
     # the table prints one decimal: compare within half of it
     assert diff == pytest.approx(-60.0, abs=0.05) and ci_lo == pytest.approx(lo, abs=0.05)
     assert ci_hi == pytest.approx(hi, abs=0.05) and "n = 2 vs 3" in claim
+    assert make_fig2.main(["--root", str(tmp_path), "--figure", str(tmp_path / "f.png"), "--measure", "eval",
+                           "--at-step", "300", "--eval-window", "150"]) == 0  # each run's mean of 200 and 300
+    out = capsys.readouterr().out
+    assert "mean of its evaluations after 0.15K up to 0.3K" in out
+    claim = next(line for line in out.splitlines() if line.startswith("| MA-L1 comparable to MLE"))
+    diff = float(re.search(r"\| (-?[\d.]+) \[95% welch CI", claim).group(1))
+    assert diff == pytest.approx(np.mean((ma - 1) / 2) - np.mean((mle - 1) / 2), abs=0.05)  # (-1 + v) / 2: -30
     for argv in (["--measure", "eval"], ["--measure", "eval", "--at-step", "999"]):  # no step; none there
         with pytest.raises(SystemExit) as e:
             make_fig2.main(["--root", str(tmp_path), "--figure", str(tmp_path / "g.png"), *argv])
