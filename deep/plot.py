@@ -1,7 +1,7 @@
 """Figure 2 (classic-control row) from run logs: return vs real steps, mean ± s.e.m. over seeds.
 
-Reads only ``config.json``, ``metrics.csv`` and ``evaluation.csv`` files (no torch). ``plot_runs(run_root, out_path)`` draws one
-panel per environment and one curve per method; ``modeladv plot --experiment deep`` calls it.
+Reads only ``config.json``, ``metrics.csv`` and ``evaluation.csv`` files (no torch). ``plot_runs(run_root,
+out_path)`` draws one panel per environment and one curve per method; ``modeladv plot --experiment deep`` calls it.
 """
 
 from __future__ import annotations
