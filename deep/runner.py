@@ -130,8 +130,8 @@ def recorded_evaluation(path: str | Path, step: float, n_envs: int = 4, steps_pe
 def recorded_evaluations(path: str | Path, n_envs: int = 4, steps_per_env: int = 2500) -> dict[float, float]:
     """``{step: evaluation return}`` of every evaluation recorded in the run directory ``path`` with these sizes
     (reads the file only: no torch)."""
-    return {float(r["step"]): float(r["eval_return"]) for r in _read_evaluations(Path(path))
-            if int(r["n_envs"]) == n_envs and int(r["steps_per_env"]) == steps_per_env}
+    return {float(r["step"]): float(r["eval_return"]) for r in _sized(_read_evaluations(Path(path)), n_envs,
+                                                                      steps_per_env)}
 
 
 def _read_evaluations(path: Path) -> list[dict]:
@@ -158,7 +158,12 @@ def _write_evaluations(path: Path, rows: list[dict]) -> None:
     atomic_write_bytes(path / EVALUATION, text.encode())
 
 
+def _sized(rows: list[dict], n_envs: int, steps_per_env: int) -> list[dict]:
+    """The rows of ``rows`` evaluated with these sizes, in order."""
+    return [r for r in rows if (r["n_envs"], r["steps_per_env"]) == (n_envs, steps_per_env)]
+
+
 def _find(rows: list[dict], step, n_envs: int, steps_per_env: int) -> dict | None:
     """The row of ``rows`` at ``step`` with these sizes, or None (the last one if several)."""
-    hits = [r for r in rows if (r["step"], r["n_envs"], r["steps_per_env"]) == (step, n_envs, steps_per_env)]
+    hits = [r for r in _sized(rows, n_envs, steps_per_env) if r["step"] == step]
     return hits[-1] if hits else None
