@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.measure == "eval" and args.at_step is None:
         p.error("--measure eval needs --at-step (the step of the evaluations to compare)")
+    if not args.eval_window >= 0:
+        p.error(f"--eval-window must be >= 0 real steps, got {args.eval_window:g}")
     if args.measure == "eval":
         fin, missing = eval_finals(args.root, args.at_step, envs=args.envs, window=args.eval_window)
         for line in missing:

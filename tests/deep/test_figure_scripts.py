@@ -114,8 +114,10 @@ def test_make_fig2_compares_the_recorded_evaluations(tmp_path, capsys):
     claim = next(line for line in out.splitlines() if line.startswith("| MA-L1 comparable to MLE"))
     diff = float(re.search(r"\| (-?[\d.]+) \[95% welch CI", claim).group(1))
     assert diff == pytest.approx(np.mean((ma - 1) / 2) - np.mean((mle - 1) / 2), abs=0.05)  # (-1 + v) / 2: -30
-    for argv in (["--measure", "eval"], ["--measure", "eval", "--at-step", "999"]):  # no step; none there
+    for argv in (["--measure", "eval"], ["--measure", "eval", "--at-step", "999"],  # no step; none there
+                 ["--measure", "eval", "--at-step", "300", "--eval-window", "-1"]):  # a negative window
         with pytest.raises(SystemExit) as e:
             make_fig2.main(["--root", str(tmp_path), "--figure", str(tmp_path / "g.png"), *argv])
         assert e.value.code == 2
-    assert "no evaluation at 999 steps" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no evaluation at 999 steps" in err and "--eval-window must be >= 0 real steps, got -1" in err
