@@ -121,3 +121,31 @@ def test_make_fig2_compares_the_recorded_evaluations(tmp_path, capsys):
         assert e.value.code == 2
     err = capsys.readouterr().err
     assert "no evaluation at 999 steps" in err and "--eval-window must be >= 0 real steps, got -1" in err
+
+
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def test_committed_mujoco_slbo_claims_are_what_the_committed_logs_give(tmp_path):
+    """results/mujoco_slbo/claims_200k.md regenerated from the committed logs by figures/make_mujoco_slbo.sh:
+    the same text, and every number within one unit of its last printed digit (rounding may differ by platform)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).parents[2]
+    committed = (repo / "results" / "mujoco_slbo" / "claims_200k.md").read_text()
+    out = tmp_path / "claims.md"
+    env = {**os.environ, "PYTHON": sys.executable, "OUT": str(out), "FIGURES": str(tmp_path)}
+    subprocess.run(["sh", "figures/make_mujoco_slbo.sh"], cwd=repo, env=env, check=True, capture_output=True)
+    assert (tmp_path / "mujoco_slbo.png").stat().st_size > 0 and (tmp_path / "mujoco_slbo_finals.png").exists()
+
+    def tables(text):  # the commands echoed above each section name the output paths, which differ here
+        return "\n".join(line for line in text.splitlines() if not line.startswith("python "))
+
+    committed, fresh = tables(committed), tables(out.read_text())
+    assert NUMBER.sub("#", fresh) == NUMBER.sub("#", committed)
+    for old, new in zip(NUMBER.findall(committed), NUMBER.findall(fresh)):
+        digits = len(old.partition("e")[0].partition(".")[2])
+        assert float(new) == pytest.approx(float(old), abs=1.01 * 10 ** -digits, rel=1e-3), (old, new)
+    assert "| halfcheetah-slbo |" in fresh and "| hopper-slbo |" in fresh
