@@ -70,17 +70,21 @@ def claims(fin) -> str:
     return "\n".join(lines)
 
 
-def plot_finals(fin, out, ylabel: str):
+def plot_finals(fin, out, ylabel: str, window: float = 0.0):
     """One panel per env of ``fin`` (:func:`seed_finals` or :func:`eval_finals`): each method's seeds and mean ±
-    s.e.m. (:func:`lab.plot.plot_seed_finals`)."""
+    s.e.m. (:func:`lab.plot.plot_seed_finals`); ``window`` > 0 titles each panel with the span of real steps its
+    finals average (``--eval-window``)."""
     from lab.plot import color, plot_seed_finals, pyplot, save_figure
 
     envs = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
     fig, axes = pyplot().subplots(1, len(envs), figsize=(4.2 * len(envs), 3.8), squeeze=False)
     for ax, env in zip(axes[0], envs):
         keys = sorted((m for e, m in fin if e == env), key=curve_order)
+        step = max(fin[(env, m)][1] for m in keys)
+        when = (f"mean over ({(step - window) / 1000:g}K, {step / 1000:g}K]" if window > 0
+                else f"at {step / 1000:g}K")
         plot_seed_finals(ax, {curve_name(m): fin[(env, m)][0] for m in keys}, ylabel=ylabel,
-                         title=f"{env} at {max(fin[(env, m)][1] for m in keys) / 1000:g}K real steps",
+                         title=f"{env}\n{when} real steps",
                          colors={curve_name(m): color(m.partition("+")[0]) for m in keys})
     return save_figure(fig, out)
 
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(fin))
     if args.finals_figure:
         print(plot_finals(fin, args.finals_figure, "evaluation return (no exploration noise)"
-                          if args.measure == "eval" else "training return (last 5 iterations)"))
+                          if args.measure == "eval" else "training return (last 5 iterations)",
+                          window=args.eval_window if args.measure == "eval" else 0.0))
     print("\nThe paper's claims (a - b over seeds; Welch interval and test, Holm over the table):\n")
     print(claims(fin))
     print("\nOne-step prediction error (mean squared normalized delta error per dimension, latest 1000 real steps):\n")
