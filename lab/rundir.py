@@ -8,7 +8,10 @@ Layout: ``<root>/<experiment>/<config-hash>/seed<k>/`` holding
 * ``checkpoint`` -- whatever the experiment needs to resume exactly, written atomically, and ``checkpoint.rows``
   -- how many rows the log held up to it (a log that lost rows is refused, never silently continued);
 * ``lock`` -- held (``flock``) by the process working in the run, with its PID inside;
-* ``DONE`` -- a JSON record of the finished log (position, rows, SHA-256), written last.
+* ``DONE`` -- a JSON record of the finished log (position, rows, SHA-256), written last;
+* ``extending.json`` -- while a finished run without checkpoint is rerun from the start to a longer target, the
+  files it had, against which each new row is checked until the rerun passes the old log's end (restored, and
+  the rerun refused, at the first row that differs: the code or the platform changed since it was logged).
 
 :func:`execute` is the one protocol every experiment follows: lock, skip a verified finished run, resume from the
 checkpoint (dropping logged rows past it, torn ones included), iterate, checkpoint, mark DONE.
@@ -16,6 +19,7 @@ checkpoint (dropping logged rows past it, torn ones included), iterate, checkpoi
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import dataclasses
@@ -48,7 +52,7 @@ __all__ = [
 ]
 
 CONFIG, METRICS, CHECKPOINT, LOCK, DONE = "config.json", "metrics.csv", "checkpoint", "lock", "DONE"
-LOGGED = "checkpoint.rows"
+LOGGED, EXTENDING = "checkpoint.rows", "extending.json"
 
 
 class RunError(ValueError):
@@ -377,6 +381,43 @@ class RunDir:
         self.file(CHECKPOINT).unlink(missing_ok=True)
         self.file(LOGGED).unlink(missing_ok=True)
 
+    # ---- extending a finished run from the start -----------------------------------------------------
+    def keep_previous(self) -> None:
+        """Save every file of the finished run (not its lock or checkpoint) in ``extending.json`` before a rerun
+        from the start overwrites them."""
+        if self.file(EXTENDING).exists():  # a save of an earlier attempt holds the finished run; keep it
+            return
+        skip = {LOCK, CHECKPOINT, LOGGED, EXTENDING}
+        files = {p.name: base64.b64encode(p.read_bytes()).decode() for p in sorted(self.path.iterdir())
+                 if p.is_file() and p.name not in skip and not p.name.startswith(".")}
+        atomic_write_bytes(self.file(EXTENDING), json.dumps({"files": files}).encode())
+
+    def previous(self) -> dict[str, bytes] | None:
+        """The files :meth:`keep_previous` saved, or ``None``."""
+        p = self.file(EXTENDING)
+        if not p.exists():
+            return None
+        try:
+            return {name: base64.b64decode(data) for name, data in json.loads(p.read_text())["files"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise CorruptRun(f"{p} is unreadable; it holds the finished run this one extends: restore it, or "
+                             f"delete the run directory {self.path} to restart it") from None
+
+    def restore_previous(self) -> None:
+        """Put back the files :meth:`keep_previous` saved, drop whatever the rerun wrote, and forget the save."""
+        saved = self.previous()
+        if saved is None:
+            return
+        for p in self.path.iterdir():
+            if p.is_file() and p.name not in saved and p.name not in (LOCK, EXTENDING):
+                p.unlink()
+        for name in sorted(saved, key=lambda n: n == DONE):  # DONE last: it vouches for the files before it
+            atomic_write_bytes(self.file(name), saved[name])
+        self.file(EXTENDING).unlink(missing_ok=True)
+
+    def forget_previous(self) -> None:
+        self.file(EXTENDING).unlink(missing_ok=True)
+
     # ---- DONE ---------------------------------------------------------------------------------------
     def _digest(self) -> tuple[int, str, float | None]:
         p = self.file(METRICS)
@@ -425,6 +466,60 @@ class RunDir:
         return self.done_position() is not None
 
 
+class _Replay:
+    """Checks the rows of a run rerun from the start against the log it had (:meth:`RunDir.keep_previous`), up to
+    that log's end; a row that differs puts the old files back and raises :class:`CorruptRun`."""
+
+    def __init__(self, run: RunDir, volatile: Iterable[str]):
+        self.run, self.volatile = run, set(volatile)
+        saved = run.previous()
+        header, rows, _ = _parse_csv(saved.get(METRICS, b"").decode("utf-8", "replace")) if saved else ([], [], 0)
+        self.rows = {float(r[0]): dict(zip(header, r)) for r in rows}
+        self.end = max(self.rows) if self.rows else None
+
+    def check(self, row: Mapping[str, Any]) -> None:
+        if self.end is None:
+            return
+        values = {k: _fmt(v) for k, v in row.items()}
+        position = float(next(iter(values.values())))
+        if position > self.end:
+            return
+        old = self.rows.get(position)
+        gone = None if old is None else next((k for k in old if k not in values and k not in self.volatile), None)
+        if old is None:
+            found = f"a row at position {position:g}, where its log has none"
+        elif gone is not None:
+            found = f"no column {gone} at position {position:g}, where its log has {old[gone]}"
+        else:
+            diff = next(((k, old[k], values[k]) for k in values
+                         if k in old and k not in self.volatile and not _same(old[k], values[k])), None)
+            if diff is None:
+                return
+            found = f"{diff[0]} = {diff[2]} at position {position:g}, where its log has {diff[1]}"
+        self.run.restore_previous()
+        self.end = None
+        raise CorruptRun(f"{self.run.path}: rerun from the start to be extended, it logs {found}: the code or the "
+                         "platform changed since it was logged. Its files are put back; extend it under another root")
+
+    def settle(self, position: float) -> None:
+        """A checkpoint at ``position``: once past the old log's end every row agreed, the saved files go."""
+        if self.end is not None and position >= self.end:
+            self.run.forget_previous()
+            self.end = None
+
+
+def _same(a: str, b: str) -> bool:
+    """Two logged values agree: equal text, or floats within 1e-9 relative (another BLAS may move the last bits;
+    a changed computation moves far more), NaN matching NaN."""
+    if a == b:
+        return True
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    return bool(np.isclose(x, y, rtol=1e-9, atol=0.0, equal_nan=True))
+
+
 class Trainer(Protocol):
     """What :func:`execute` drives: an experiment's state and one iteration of its loop."""
 
@@ -452,7 +547,8 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             checkpoint_every: int = 1, max_iterations: int | None = None, keep_checkpoint: bool = True,
             finalize: Callable[[Trainer, RunDir], None] | None = None, wait: bool = False, locked: bool = False,
             on_row: Callable[[dict], None] | None = None,
-            after_iteration: Callable[[Trainer, RunDir], None] | None = None) -> RunDir:
+            after_iteration: Callable[[Trainer, RunDir], None] | None = None,
+            volatile: Iterable[str] = ("wall_s",)) -> RunDir:
     """Run (resume, or skip when finished) one run until its position reaches ``target``.
 
     Args:
@@ -474,23 +570,33 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             saved when one is due). A side record kept per iteration (e.g. an evaluation) can so drop what lies
             beyond the state it is given (a trajectory the resume discarded) and make good a record a kill
             between checkpoint and record left out. It must not change the trainer's state.
+        volatile: metrics columns that measure the machine, not the run (wall time): left out when a finished run
+            without checkpoint is rerun from the start to a longer ``target`` and each new row is checked against
+            its log. At the first row that differs the run's files are put back and :class:`CorruptRun` is raised
+            (the code or the platform changed since the log was written: extend it under another root).
     """
     if not locked:
         run.acquire(wait)
     try:
+        saved_end = _Replay(run, volatile).end if run.file(EXTENDING).exists() else None
+        if saved_end is not None and (run.file(DONE).exists() or saved_end >= target):
+            # a rerun stopped before it cleared DONE or while its files were put back, or one that a target the
+            # saved finished run already reaches makes moot: the saved run is the run
+            run.restore_previous()
         reached = run.done_position()
         if reached is not None and reached >= target:
             return run
         _, rows = run.metrics_rows()
         if reached is None and rows and float(rows[-1][0]) > target:
             return run  # already past this target on its way to a longer one (a staged sweep's later stage)
+        if reached is not None and not run.file(CHECKPOINT).exists():
+            run.keep_previous()  # committed logs carry no checkpoint: the rerun must log the same rows again
+            warnings.warn(f"{run.path} has no checkpoint to extend from {reached:g} to {target:g}: rerunning it "
+                          "from the start, each row checked against its log", RuntimeWarning, stacklevel=2)
+        replay = _Replay(run, volatile)
         run.write_config(config, identity)
         trainer = make_trainer()
         resumed = run.load_checkpoint(lambda b: trainer.loads(b) or True)
-        if reached is not None and not resumed:
-            # committed logs carry no checkpoint; the same config and seed log the same rows again
-            warnings.warn(f"{run.path} has no checkpoint to extend from {reached:g} to {target:g}: rerunning it "
-                          "from the start", RuntimeWarning, stacklevel=2)
         run.clear_done()
         metrics = run.open_metrics(trainer.position if resumed else None)
         if after_iteration is not None:
@@ -498,10 +604,12 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
         if not resumed and first_row is not None:
             row = first_row(trainer)
             if row is not None:
+                replay.check(row)
                 metrics.write(row)
         n = 0
         while trainer.position < target:
             row = trainer.iterate()
+            replay.check(row)
             metrics.write(row)
             if on_row is not None:
                 on_row(row)
@@ -509,12 +617,14 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             last = trainer.position >= target
             if last or n % checkpoint_every == 0 or (max_iterations is not None and n >= max_iterations):
                 run.save_checkpoint(trainer.dumps(), trainer.position, metrics.rows)
+                replay.settle(trainer.position)
             if after_iteration is not None:
                 after_iteration(trainer, run)
             if max_iterations is not None and n >= max_iterations and not last:
                 return run
         if finalize is not None:
             finalize(trainer, run)
+        replay.settle(trainer.position)  # a resume at the final checkpoint skips the loop
         run.mark_done(trainer.position)
         if not keep_checkpoint:
             run.drop_checkpoint()

@@ -19,6 +19,7 @@ import re
 import sys
 import textwrap
 import typing
+import warnings
 from typing import Any, Sequence
 
 __all__ = ["field_docs", "parse", "config_of", "main"]
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = COMMANDS[name]
     try:
-        with interruptible():
+        with interruptible(), _one_line_warnings(f"modeladv {name}"):
             args = parse(command.args, flags, f"modeladv {name}")
             return int(command.run(args) or 0)
     except SystemExit as e:  # --help
@@ -175,6 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(INTERRUPTED_MESSAGE, file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _one_line_warnings(prog: str):
+    """Warnings as one line each, ``PROG: warning: message``, as errors are (the format only: a caller that records
+    warnings, as pytest does, still records them)."""
+    before = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_a, **_k: f"{prog}: warning: {' '.join(str(message).split())}\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = before
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +179,84 @@ def test_extending_a_finished_run_without_checkpoint_reruns_it_identically(tmp_p
         _run(path, target=6)
     assert (path / "metrics.csv").read_text().startswith(short)
     assert (path / "metrics.csv").read_bytes() == (_run(tmp_path / "whole").path / "metrics.csv").read_bytes()
+    assert not (path / "extending.json").exists()  # every row agreed: the saved log is dropped
+
+
+class Changed(Counter):
+    """The toy trainer after a code change: the same rows up to iteration 2, other numbers from then on, and a
+    wall-time column that differs from run to run."""
+
+    def iterate(self):
+        row = super().iterate()
+        return {**row, "x": row["x"] + (self.position >= 2), "wall_s": time.perf_counter()}
+
+
+def _finished_without_checkpoint(path, trainer=Counter):
+    execute(RunDir(path), Cfg(), trainer, 3, first_row=lambda t: {"it": 0, "x": -1.0, "wall_s": 0.0}
+            if trainer is Changed else {"it": 0, "x": -1.0})
+    (path / "checkpoint").unlink()  # as committed logs are
+    (path / "checkpoint.rows").unlink()
+    (path / "evaluation.csv").write_text("step,eval\n3,1.5\n")  # a file another layer keeps beside the log
+    return {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"}
+
+
+def test_extending_a_run_the_code_no_longer_reproduces_is_refused_and_its_files_put_back(tmp_path):
+    path = tmp_path / "r"
+    before = _finished_without_checkpoint(path)
+    with pytest.warns(RuntimeWarning, match="each row checked against its log"), \
+            pytest.raises(CorruptRun, match=r"logs x = 1\.\d+ at position 2, where its log has 0\.\d+.*another root"):
+        execute(RunDir(path), Cfg(), Changed, 6, first_row=lambda t: {"it": 0, "x": -1.0, "wall_s": 0.0})
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"} == before  # no checkpoint either
+    assert RunDir(path).done_position() == 3
+
+
+def test_a_wall_time_column_is_not_compared_and_a_killed_extension_still_checks_on_resume(tmp_path):
+    path = tmp_path / "r"
+    _finished_without_checkpoint(path)
+    with pytest.warns(RuntimeWarning):  # kill after the first row: the saved files stay, a checkpoint at 1
+        execute(RunDir(path), Cfg(), Counter, 6, first_row=lambda t: {"it": 0, "x": -1.0}, max_iterations=1)
+    assert (path / "extending.json").exists() and not (path / "DONE").exists()
+    (path / "evaluation.csv").write_text("step,eval\n0,9.0\n")  # what the rerun's other layer wrote
+    with pytest.raises(CorruptRun, match="at position 2"):  # resumed from 1; iteration 2 differs
+        execute(RunDir(path), Cfg(), Changed, 6)
+    assert (path / "evaluation.csv").read_text() == "step,eval\n3,1.5\n" and RunDir(path).done_position() == 3
+
+    other = tmp_path / "w"  # a log with a wall-time column: reruns differ only there, and extend
+    _finished_without_checkpoint(other, Changed)
+    with pytest.warns(RuntimeWarning):
+        execute(RunDir(other), Cfg(), Changed, 6, first_row=lambda t: {"it": 0, "x": -1.0, "wall_s": 0.0})
+    assert RunDir(other).done_position() == 6 and not (other / "extending.json").exists()
+
+
+def test_a_kill_while_the_files_are_put_back_or_a_shorter_target_leaves_the_finished_run(tmp_path, monkeypatch):
+    import lab.rundir as rundir
+
+    path = tmp_path / "r"
+    before = _finished_without_checkpoint(path)
+    write = rundir.atomic_write_bytes
+
+    def killed_at_the_log(p, data):  # the kill lands while restore_previous writes the old log back
+        if Path(p).name == "metrics.csv":
+            raise KeyboardInterrupt
+        write(p, data)
+
+    monkeypatch.setattr(rundir, "atomic_write_bytes", killed_at_the_log)
+    with pytest.warns(RuntimeWarning), pytest.raises(KeyboardInterrupt):
+        execute(RunDir(path), Cfg(), Changed, 6, first_row=lambda t: {"it": 0, "x": -1.0, "wall_s": 0.0})
+    monkeypatch.setattr(rundir, "atomic_write_bytes", write)
+    assert not (path / "DONE").exists() and (path / "extending.json").exists()  # DONE is put back last
+    execute(RunDir(path), Cfg(), Counter, 3)  # the old target: the saved finished run is the run
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"} == before
+
+    with pytest.warns(RuntimeWarning):  # an extension stopped after one iteration, then a shorter target
+        execute(RunDir(path), Cfg(), Counter, 6, first_row=lambda t: {"it": 0, "x": -1.0}, max_iterations=1)
+    execute(RunDir(path), Cfg(), Counter, 2)
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"} == before
+
+
+def test_a_rerun_that_no_longer_logs_a_column_is_refused(tmp_path):
+    path = tmp_path / "r"
+    before = _finished_without_checkpoint(path)
+    with pytest.warns(RuntimeWarning), pytest.raises(CorruptRun, match="no column x at position 0, where its log has"):
+        execute(RunDir(path), Cfg(), Counter, 6, first_row=lambda t: {"it": 0})
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"} == before

@@ -173,6 +173,43 @@ def test_a_finished_run_whose_log_was_changed_is_refused(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
+
+def test_extending_a_log_this_code_does_not_reproduce_is_refused_and_the_log_kept(tmp_path):
+    """A finished deep run without checkpoint (as committed) extended to more steps is rerun from the start; a log
+    written by other code (here: one value changed, its DONE record rewritten to match) is refused at its first
+    differing row, one line, exit 2, every file as it was; the untouched run extends."""
+    pytest.importorskip("torch")
+    args = [*TINY_TRAIN[:TINY_TRAIN.index("--steps")], *TINY_TRAIN[TINY_TRAIN.index("--steps") + 2:],
+            "--root", str(tmp_path)]
+    assert modeladv(*args, "--steps", "200").returncode == 0
+    (_, path), = find_runs(tmp_path)
+    for name in ("checkpoint", "checkpoint.rows"):
+        (path / name).unlink(missing_ok=True)
+    clean = {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"}
+    lines = (path / "metrics.csv").read_text().splitlines(keepends=True)
+    head, first = lines[0].rstrip("\n").split(","), lines[1].rstrip("\n").split(",")
+    column = head.index("model_loss")
+    first[column] = repr(float(first[column]) + 0.5)
+    (path / "metrics.csv").write_text("".join([lines[0], ",".join(first) + "\n", *lines[2:]]))
+    RunDir(path).mark_done(float(lines[-1].split(",")[0]))  # a consistent finished run, as other code logged it
+    before = {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"}
+    out = modeladv(*args, "--steps", "400")
+    warning, error = out.stderr.strip().splitlines()  # the warning that it reruns from the start, one line
+    assert out.returncode == 2 and warning.startswith("modeladv train: warning: ") and "checked" in warning
+    assert error.startswith("modeladv train: error: ") and "logs model_loss = " in error
+    assert "extend it under another root" in error
+    assert {p.name: p.read_bytes() for p in path.iterdir() if p.name != "lock"} == before
+
+    for name, data in clean.items():  # the log this code wrote: the rerun agrees with it and goes on
+        (path / name).write_bytes(data)
+    assert modeladv(*args, "--steps", "400").returncode == 0
+    assert RunDir(path).done_position() == 400 and not (path / "extending.json").exists()
+    (tmp_path / "short.csv").write_bytes(clean["metrics.csv"])
+    short, extended = read_metrics(tmp_path / "short.csv"), read_metrics(path)
+    n = len(short["step"])
+    assert len(extended["step"]) > n and all(np.array_equal(short[k], extended[k][:n], equal_nan=True)
+                                             for k in short if k != "wall_s")
+
 # ---- 5-7. bad paths, sizes and numbers, refused before anything is written -------------------------------------
 @pytest.mark.parametrize("case", ["root is a file", "root under a file", "figure is a folder", "figure suffix"])
 def test_unusable_output_paths_are_refused_before_any_run(tmp_path, case):
