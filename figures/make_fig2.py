@@ -77,7 +77,8 @@ def plot_finals(fin, out, ylabel: str, window: float = 0.0):
     from lab.plot import color, plot_seed_finals, pyplot, save_figure
 
     envs = [e for e in ENV_ORDER if any(k[0] == e for k in fin)]
-    fig, axes = pyplot().subplots(1, len(envs), figsize=(4.2 * len(envs), 3.8), squeeze=False)
+    most = max(sum(e == env for e, _ in fin) for env in envs)  # columns of the widest panel
+    fig, axes = pyplot().subplots(1, len(envs), figsize=(max(4.2, 0.9 * most + 0.9) * len(envs), 3.8), squeeze=False)
     for ax, env in zip(axes[0], envs):
         keys = sorted((m for e, m in fin if e == env), key=curve_order)
         step = max(fin[(env, m)][1] for m in keys)

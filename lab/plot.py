@@ -122,7 +122,8 @@ def plot_seed_finals(ax, finals: Mapping[str, Sequence[float]], ylabel: str = "f
         bar = ax.errorbar([x], [v.mean()], yerr=[sem], fmt="_", markersize=18, capsize=4, color=c)
         ax.scatter(x + (np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)), v, s=14, alpha=0.6,
                    color=bar.lines[0].get_color())
-    ax.set_xticks(range(len(names)), [f"{n}\n(n={len(finals[n])})" for n in names])
+    # "MA-VAML + VPS" beside five others overlaps its neighbours on one line
+    ax.set_xticks(range(len(names)), [f"{n.replace(' + ', chr(10) + '+ ')}\n(n={len(finals[n])})" for n in names])
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylabel(ylabel)
     if title:

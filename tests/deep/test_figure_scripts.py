@@ -129,15 +129,21 @@ def test_make_fig2_compares_the_recorded_evaluations(tmp_path, capsys):
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
-def test_committed_mujoco_slbo_claims_are_what_the_committed_logs_give(tmp_path):
-    """results/mujoco_slbo/claims_200k.md regenerated from the committed logs by figures/make_mujoco_slbo.sh:
-    the same text, and every number within one unit of its last printed digit (rounding may differ by platform)."""
+@pytest.mark.parametrize("script, committed_file, figures, envs", [
+    ("make_mujoco_slbo.sh", "mujoco_slbo/claims_200k.md", ("mujoco_slbo", "mujoco_slbo_finals"),
+     ("hopper-slbo", "halfcheetah-slbo")),
+    ("make_fig2_mbbl_200k.sh", "fig2_mbbl_200k/claims.md", ("fig2_mbbl_200k", "fig2_mbbl_200k_finals"),
+     ("pendulum-mbbl", "cartpole-mbbl", "acrobot-mbbl")),
+])
+def test_committed_claims_are_what_the_committed_logs_give(tmp_path, script, committed_file, figures, envs):
+    """A committed claims table regenerated from the committed logs by its script: the same text, and every number
+    within one unit of its last printed digit (rounding may differ by platform)."""
     repo = Path(__file__).parents[2]
-    committed = (repo / "results" / "mujoco_slbo" / "claims_200k.md").read_text()
+    committed = (repo / "results" / committed_file).read_text()
     out = tmp_path / "claims.md"
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(out), "FIGURES": str(tmp_path)}
-    subprocess.run(["sh", "figures/make_mujoco_slbo.sh"], cwd=repo, env=env, check=True, capture_output=True)
-    assert (tmp_path / "mujoco_slbo.png").stat().st_size > 0 and (tmp_path / "mujoco_slbo_finals.png").exists()
+    subprocess.run(["sh", f"figures/{script}"], cwd=repo, env=env, check=True, capture_output=True)
+    assert all((tmp_path / f"{name}.png").stat().st_size > 0 for name in figures)
 
     def tables(text):  # the commands echoed above each section name the output paths, which differ here
         return "\n".join(line for line in text.splitlines() if not line.startswith("python "))
@@ -148,4 +154,4 @@ def test_committed_mujoco_slbo_claims_are_what_the_committed_logs_give(tmp_path)
         mantissa, _, exponent = old.lower().partition("e")
         unit = 10.0 ** (int(exponent or 0) - len(mantissa.partition(".")[2]))  # one unit of the last printed digit
         assert abs(float(new) - float(old)) <= 1.01 * unit, (old, new)
-    assert "| halfcheetah-slbo |" in fresh and "| hopper-slbo |" in fresh
+    assert all(f"| {e} |" in fresh for e in envs)

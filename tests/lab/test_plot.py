@@ -151,7 +151,7 @@ def test_plot_seed_finals_draws_every_seed_and_the_mean_with_its_sem():
 
     plt = pyplot()
     fig, ax = plt.subplots()
-    plot_seed_finals(ax, {"MLE": [1.0, 3.0, 5.0], "MA-L1": [2.0], "none": []})
+    plot_seed_finals(ax, {"MLE": [1.0, 3.0, 5.0], "MA-L1 + VPS": [2.0], "none": []})
     from matplotlib.collections import PathCollection
 
     dots = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
@@ -162,5 +162,5 @@ def test_plot_seed_finals_draws_every_seed_and_the_mean_with_its_sem():
     segs = [s for c in ax.collections if hasattr(c, "get_segments") for s in c.get_segments() if len(s) == 2]
     spans = sorted((float(s[0][1]), float(s[1][1])) for s in segs if s[0][1] != s[1][1])
     assert len(spans) == 1 and np.allclose(spans[0], (3 - 2 / np.sqrt(3), 3 + 2 / np.sqrt(3)))
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["MLE\n(n=3)", "MA-L1\n(n=1)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["MLE\n(n=3)", "MA-L1\n+ VPS\n(n=1)"]
     plt.close(fig)
