@@ -3,8 +3,11 @@
 The files were first written by commit f847f36 and kept through the run-layer move; the fast loop (issue 21:
 policy noise drawn per rollout, start states drawn only where a column ends, folded normalizers, hand-written
 value-fit and Fisher products, fused Adam) draws and rounds differently, so they were rewritten by
-``python tests/deep/test_reference.py`` (``deep.algorithm.train_run`` for the configs below); every column but
-the wall time must agree exactly.
+``python tests/deep/test_reference.py`` (``deep.algorithm.train_run`` for the configs below). Every column but
+the wall time must agree within 1e-3 relative: the networks are float32, and another CPU (vector width, BLAS
+kernels) sums in another order, which three iterations of training amplify (measured on an AMD EPYC against the
+files: at most 2.4e-5, acrobot MA-VAML's model loss); a change to the loop's draws or objectives moves these
+numbers by far more (the same configs with seed 2 fail it).
 """
 
 from pathlib import Path
@@ -32,7 +35,7 @@ def test_same_seeds_give_the_same_logged_numbers(tmp_path, env, method):
     assert list(new) == list(old)
     for key in old:
         if key != "wall_s":
-            np.testing.assert_array_equal(new[key], old[key], err_msg=key)
+            np.testing.assert_allclose(new[key], old[key], rtol=1e-3, atol=1e-9, equal_nan=True, err_msg=key)
 
 
 if __name__ == "__main__":  # rewrite the reference logs with the current code
