@@ -387,7 +387,7 @@ class RunDir:
         from the start overwrites them."""
         if self.file(EXTENDING).exists():  # a save of an earlier attempt holds the finished run; keep it
             return
-        skip = {LOCK, CHECKPOINT, LOGGED, EXTENDING}
+        skip = {LOCK, CHECKPOINT, LOGGED}
         files = {p.name: base64.b64encode(p.read_bytes()).decode() for p in sorted(self.path.iterdir())
                  if p.is_file() and p.name not in skip and not p.name.startswith(".")}
         atomic_write_bytes(self.file(EXTENDING), json.dumps({"files": files}).encode())
@@ -578,10 +578,11 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
     if not locked:
         run.acquire(wait)
     try:
-        saved_end = _Replay(run, volatile).end if run.file(EXTENDING).exists() else None
-        if saved_end is not None and (run.file(DONE).exists() or saved_end >= target):
+        replay = _Replay(run, volatile)
+        if replay.end is not None and (run.file(DONE).exists() or replay.end >= target):
             # a rerun stopped before it cleared DONE or while its files were put back, or one that a target the
-            # saved finished run already reaches makes moot: the saved run is the run
+            # saved finished run already reaches makes moot: the saved run is the run (and has no checkpoint, so
+            # unless it reaches the target it is saved again below)
             run.restore_previous()
         reached = run.done_position()
         if reached is not None and reached >= target:
@@ -593,7 +594,7 @@ def execute(run: RunDir, config: Any, make_trainer: Callable[[], Trainer], targe
             run.keep_previous()  # committed logs carry no checkpoint: the rerun must log the same rows again
             warnings.warn(f"{run.path} has no checkpoint to extend from {reached:g} to {target:g}: rerunning it "
                           "from the start, each row checked against its log", RuntimeWarning, stacklevel=2)
-        replay = _Replay(run, volatile)
+            replay = _Replay(run, volatile)
         run.write_config(config, identity)
         trainer = make_trainer()
         resumed = run.load_checkpoint(lambda b: trainer.loads(b) or True)
