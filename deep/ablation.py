@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from deep.config import RunConfig, find_deep_runs
-from deep.protocol import CELLS, cell_overrides
+from deep.protocol import CELLS, cell_overrides, changes_run
 from deep.runner import recorded_evaluation
 from lab.rundir import config_hash, read_metrics
 from lab.stats import Comparison, compare, holm, welch_contrast
@@ -60,10 +60,10 @@ def cell_of(cfg: dict | RunConfig) -> str | None:
 
 
 def cell_changes(env: str, method: str, cell: str) -> bool:
-    """Whether ``cell`` gives ``method`` on ``env`` another config than ``ours`` (``reward_term`` does not on the
-    SLBO tasks or with MLE)."""
-    ours = _identity(RunConfig(env=env, method=method))
-    return cell == "ours" or _identity(RunConfig(env=env, method=method, **cell_overrides(cell))) != ours
+    """Whether ``cell`` gives ``method`` on ``env`` another computation than ``ours`` (``deep.protocol.changes_run``:
+    ``reward_term`` does not on the SLBO tasks or with MLE, nor ``refresh_timing`` with MLE or SLBO, which refit
+    no value on model rollouts); where it does not, the method's row reads its ``ours`` runs."""
+    return cell == "ours" or changes_run(env, method, cell_overrides(cell))
 
 
 def _final(x: np.ndarray, y: np.ndarray, step: float, window: float) -> float:

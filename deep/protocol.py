@@ -24,10 +24,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from deep.config import RunConfig
+from deep.config import VALUE_AWARE_METHODS, RunConfig
 
 __all__ = ["Setting", "AUTHORS", "REPO", "PROTOCOLS", "SWITCHES", "CELLS", "ours_defaults", "config_overrides",
-           "cell_overrides", "diverges", "divergences", "loop_changes", "markdown"]
+           "cell_overrides", "inert_fields", "changes_run", "diverges", "divergences", "loop_changes", "markdown"]
 
 #: the authors' code; every ``source`` below is a path in it unless it names another repository
 REPO = "nirbhayjm/va_slbo@da9b45b"
@@ -262,6 +262,30 @@ def cell_overrides(cell: str) -> dict[str, Any]:
     for key in SWITCHES.get(cell, (cell,)):
         out.update(rows[key].config)
     return out
+
+
+def inert_fields(method: str) -> frozenset[str]:
+    """``RunConfig`` fields that ``method``'s loop never reads (``deep.algorithm``): the value refits on model
+    rollouts (Algorithm 2, lines 7-8) run for the value-aware methods only, and the mean over h changes SLBO's
+    loss only.
+
+    >>> sorted(inert_fields("mle"))
+    ['refresh_after', 'refresh_samples', 'slbo_mean_over_h', 'value_refresh_every']
+    >>> sorted(inert_fields("ma_l1"))
+    ['slbo_mean_over_h']
+    """
+    out = set() if method in VALUE_AWARE_METHODS else {"refresh_after", "refresh_samples", "value_refresh_every"}
+    if method != "slbo":
+        out.add("slbo_mean_over_h")
+    return frozenset(out)
+
+
+def changes_run(env: str, method: str, fields: Mapping[str, Any]) -> bool:
+    """Whether ``fields`` on top of today's defaults give ``method`` on ``env`` another computation: another run
+    identity once the fields the method never reads (:func:`inert_fields`) are left out. ``reward_term`` on an
+    SLBO task or with MLE changes nothing either (``RunConfig`` drops it there)."""
+    kept = {k: v for k, v in fields.items() if k not in inert_fields(method)}
+    return RunConfig(env=env, method=method, **kept).identity() != RunConfig(env=env, method=method).identity()
 
 
 def diverges(s: Setting, defaults: Mapping[str, Any] | None = None) -> bool:

@@ -61,9 +61,11 @@ def plan(envs: Sequence[str], methods: Sequence[str], seeds: int, stages: Sequen
         alphas: ``(env, method) -> alpha`` to use instead of Table 1's (e.g. a sweep's selection).
         cells: the ablation's cells (:data:`deep.protocol.CELLS`), each run with its fields on top of
             ``overrides``; a cell that gives some (env, method) the config of an earlier cell (``reward_term``
-            on the SLBO tasks or with MLE) is that run, planned once. Empty: ``overrides`` alone.
+            on the SLBO tasks or with MLE) is that run, planned once, and a cell that sets only fields the
+            method never reads (``refresh_timing`` with MLE: ``deep.protocol.inert_fields``) is its ``ours``
+            run. Empty: ``overrides`` alone.
     """
-    from deep.protocol import cell_overrides, ours_defaults
+    from deep.protocol import cell_overrides, changes_run, ours_defaults
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
@@ -89,6 +91,8 @@ def plan(envs: Sequence[str], methods: Sequence[str], seeds: int, stages: Sequen
                 for method in methods:
                     grid = ALPHA_GRIDS[method] if alpha_sweep else [(alphas or {}).get((env, method))]
                     for fields in cell_sets:
+                        if cells and not changes_run(env, method, fields):
+                            fields = {}
                         for a in grid:
                             cfg = RunConfig(env=env, method=method, seed=seed, steps=steps, alpha=a,
                                             **{**overrides, **fields})

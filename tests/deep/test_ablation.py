@@ -69,14 +69,20 @@ def test_cell_of_finds_every_cell(env):
 
 
 def test_sweep_plans_each_cell_once_per_run():
-    cfgs = plan(["hopper-slbo", "hopper"], ["mle", "ma_l1"], 2, [100_000], cells=CELLS)
+    cfgs = plan(["hopper-slbo", "hopper"], ["mle", "slbo", "ma_l1"], 2, [100_000], cells=CELLS)
     per = {}
     for c in cfgs:
         per.setdefault((c.env, c.method), []).append(cell_of(c))
-    # reward_term changes only value-aware runs on Gymnasium's tasks; every run planned once per seed
-    assert per[("hopper", "ma_l1")] == 2 * list(CELLS)
-    for key in [("hopper-slbo", "mle"), ("hopper-slbo", "ma_l1"), ("hopper", "mle")]:
-        assert per[key] == 2 * [c for c in CELLS if c != "reward_term"]
+    # every run planned once per seed, and only in the cells that change what it computes: reward_term changes
+    # only value-aware runs on Gymnasium's tasks; MLE and SLBO refit no value on model rollouts (refresh_timing,
+    # refresh_interval); the mean over h is SLBO's (slbo_loss)
+    no_refit = {"refresh_timing", "refresh_interval"}
+    skipped = {("hopper", "ma_l1"): {"slbo_loss"}, ("hopper-slbo", "ma_l1"): {"reward_term", "slbo_loss"},
+               ("hopper", "slbo"): {"reward_term"} | no_refit, ("hopper-slbo", "slbo"): {"reward_term"} | no_refit,
+               ("hopper", "mle"): {"reward_term", "slbo_loss"} | no_refit,
+               ("hopper-slbo", "mle"): {"reward_term", "slbo_loss"} | no_refit}
+    for key, skip in skipped.items():
+        assert per[key] == 2 * [c for c in CELLS if c not in skip], key
     with pytest.raises(ValueError, match="cell 'update_ratio' sets k_model"):
         plan(["hopper"], ["mle"], 1, [1000], cells=["update_ratio"], k_model=7)
 
@@ -149,6 +155,25 @@ def test_a_cell_that_leaves_mle_alone_compares_ma_l1_with_its_ours_runs(tmp_path
     assert rt.cell == "reward_term" and list(rt.finals["mle"]) == [100.0, 110.0, 120.0]
     assert rt.gap.diff == pytest.approx(0.0) and rt.change.diff == pytest.approx(50.0)
     expect = stats.ttest_ind([90.0, 110.0, 130.0], [50.0, 60.0, 70.0], equal_var=False).pvalue
+    assert rt.change.p == pytest.approx(expect, rel=1e-9)
+
+
+def test_a_cell_of_fields_mle_never_reads_is_its_ours_run(tmp_path):
+    """refresh_timing moves the value refits, which MLE does not do: MLE's row reads its ours runs (a run logged
+    under the cell's config is left unread), and the change of the gap is MA-L1's own change."""
+    x = _grid(2000)
+    over = cell_overrides("refresh_timing")
+    for seed, v in enumerate((0.0, 10.0, 20.0)):
+        _write_run(tmp_path, "mle", RunConfig(env="hopper-slbo", method="mle", seed=seed), x, np.full(50, 100 + v))
+        _write_run(tmp_path, "mle-rt", RunConfig(env="hopper-slbo", method="mle", seed=seed, **over), x,
+                   np.full(50, 500.0))
+        _write_run(tmp_path, "ma", RunConfig(env="hopper-slbo", method="ma_l1", seed=seed), x, np.full(50, 50 + v))
+        _write_run(tmp_path, "ma-rt", RunConfig(env="hopper-slbo", method="ma_l1", seed=seed, **over), x,
+                   np.full(50, 30 + 2 * v))
+    ours, rt = table(seed_finals(tmp_path, 100_000)[0])
+    assert rt.cell == "refresh_timing" and list(rt.finals["mle"]) == [100.0, 110.0, 120.0]
+    assert rt.gap.diff == pytest.approx(-60.0) and rt.change.diff == pytest.approx(-10.0)
+    expect = stats.ttest_ind([30.0, 50.0, 70.0], [50.0, 60.0, 70.0], equal_var=False).pvalue
     assert rt.change.p == pytest.approx(expect, rel=1e-9)
 
 

@@ -32,6 +32,29 @@ def test_smoke_every_method(tmp_path, method):
     assert np.all(m["kl"] <= 1.5 * cfg.max_kl)
 
 
+@pytest.mark.parametrize("method, fields", [
+    ("mle", dict(refresh_after=True, refresh_samples=80, value_refresh_every=3, slbo_mean_over_h=True)),
+    ("ma_l1", dict(slbo_mean_over_h=True)),
+])
+def test_inert_fields_leave_the_run_as_it_is(tmp_path, method, fields):
+    """deep.protocol.inert_fields: the fields the ablation treats as unread by a method leave every logged
+    number of a run as it is (a value-aware run does read the refit fields: the control)."""
+    from deep.protocol import inert_fields
+
+    assert set(fields) == inert_fields(method)  # every field declared inert is tried
+    logs = []
+    for i, over in enumerate(({}, fields)):
+        cfg = make_config("pendulum", method, steps=300, **{**TINY, **over})
+        logs.append(read_metrics(train_run(cfg, root=tmp_path / str(i), progress=False)))
+    for key in logs[0]:
+        if key != "wall_s":
+            np.testing.assert_array_equal(logs[0][key], logs[1][key], err_msg=key)
+    if method == "ma_l1":
+        cfg = make_config("pendulum", method, steps=300, **{**TINY, "refresh_after": True})
+        other = read_metrics(train_run(cfg, root=tmp_path / "read", progress=False))
+        assert not np.array_equal(other["model_loss"], logs[0]["model_loss"])
+
+
 @pytest.mark.parametrize("env", ["cartpole", "acrobot"])
 def test_smoke_other_envs(tmp_path, env):
     cfg = make_config(env, "ma_l1_vps", steps=200, **{**TINY, "n_real": 200})
